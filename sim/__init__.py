@@ -1,0 +1,8 @@
+"""rescuesim: discrete-event simulation of hazardous-chemical emergency response."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rescuesim")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
