@@ -1,0 +1,199 @@
+"""Incident sources (park installations, pipeline stretches, generic sites) and the incident streams they emit.
+
+A scenario's sources become one :class:`SiteTable`: one row per place an incident can happen, with its rate.
+Pipelines are cut into pieces of ``segment_m``; each piece is a site whose rate is its length times the line's
+failure rate (times the HCA multiplier inside a high-consequence area), so incident points fall along the line in
+proportion to rate. Incidents are generated up front per replication by :func:`generate_incidents`, drawing every
+uniform in a fixed order whatever the bases or drills, so that variants face identical incidents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import defaults
+from sim.scenario import Pipeline, Scenario
+
+EARTH_RADIUS_M = 6_371_008.8
+TURNOUT_DRAWS_PER_INCIDENT = 16
+SECONDS_PER_YEAR = 365.25 * 86400.0
+
+
+@dataclass(frozen=True, eq=False)
+class SiteTable:
+    """Every place an incident can arise, as parallel arrays (one row per site)."""
+
+    site_id: np.ndarray  # str
+    name: np.ndarray  # str
+    source: np.ndarray  # "park" | "pipeline" | "site"
+    source_kind: np.ndarray  # installation kind, "pipeline" or "site" (keys of the incident mix)
+    owner_id: np.ndarray  # park id, pipeline id or site id
+    km: np.ndarray  # position along a pipeline (NaN elsewhere)
+    piece_m: np.ndarray  # length of the pipeline piece (0 elsewhere)
+    in_hca: np.ndarray  # bool
+    lon: np.ndarray
+    lat: np.ndarray
+    rate_per_s: np.ndarray
+    access_kph: np.ndarray  # speed over the last leg from the road node to the site
+
+    def __len__(self) -> int:
+        return len(self.site_id)
+
+    @property
+    def total_rate_per_s(self) -> float:
+        return float(self.rate_per_s.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class IncidentStream:
+    """One replication's incidents, generated up front; every array has one row per incident."""
+
+    call_at_s: np.ndarray  # sorted
+    site: np.ndarray  # index into the SiteTable
+    km: np.ndarray  # exact position along a pipeline (NaN elsewhere)
+    incident_type: np.ndarray  # index into type_names
+    level: np.ndarray  # initial severity level 1-4
+    u_on_scene: np.ndarray
+    escalation_s: np.ndarray  # threshold before proficiency bonus (inf: never escalates)
+    u_turnout: np.ndarray  # (n, TURNOUT_DRAWS_PER_INCIDENT)
+    type_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.call_at_s)
+
+
+def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Great-circle distance in metres (vectorised)."""
+    lon1, lat1, lon2, lat2 = map(np.radians, (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def installation_rate_per_yr(scenario: Scenario, park_index: int, inst_index: int) -> float:
+    """The scenario's rate, or the default for the kind x the park's grade x the major-hazard-source level."""
+    park = scenario.parks[park_index]
+    inst = park.installations[inst_index]
+    if inst.incidents_per_yr is not None:
+        return inst.incidents_per_yr
+    grade = park.rate_multiplier or defaults.RISK_GRADE_MULTIPLIER[park.risk_grade]
+    level = defaults.HAZARD_SOURCE_LEVEL_MULTIPLIER.get(inst.hazard_source_level, 1.0)
+    return defaults.INSTALLATION_INCIDENTS_PER_YR[inst.kind] * grade * level
+
+
+def line_length_m(coordinates) -> float:
+    xy = np.asarray(coordinates, dtype=float)
+    return float(haversine_m(xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1]).sum())
+
+
+def pipeline_pieces(line: Pipeline) -> dict[str, np.ndarray]:
+    """Cut a line into pieces of about ``segment_m``: midpoint lon/lat, km range, HCA flag, rate per year."""
+    xy = np.asarray(line.coordinates, dtype=float)
+    seg_m = haversine_m(xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1])
+    cum_m = np.concatenate([[0.0], np.cumsum(seg_m)])
+    total_m = cum_m[-1]
+    n = max(1, int(np.ceil(total_m / line.segment_m)))
+    edges_m = np.linspace(0.0, total_m, n + 1)
+    mid_m = (edges_m[:-1] + edges_m[1:]) / 2
+    lon = np.interp(mid_m, cum_m, xy[:, 0])
+    lat = np.interp(mid_m, cum_m, xy[:, 1])
+    piece_m = np.diff(edges_m)
+    mult = np.ones(n)
+    in_hca = np.zeros(n, dtype=bool)
+    for stretch in line.hca:
+        inside = (mid_m >= stretch.from_km * 1000) & (mid_m < stretch.to_km * 1000)
+        mult[inside] = stretch.rate_multiplier
+        in_hca |= inside
+    rate = piece_m / 1000.0 * line.failures_per_1000km_yr / 1000.0 * mult
+    return {"lon": lon, "lat": lat, "from_m": edges_m[:-1], "piece_m": piece_m, "in_hca": in_hca, "rate_per_yr": rate}
+
+
+def build_sites(scenario: Scenario) -> SiteTable:
+    """All incident sites of a scenario with their rates."""
+    rows: dict[str, list] = {k: [] for k in SiteTable.__dataclass_fields__}
+
+    def add(**kw) -> None:
+        for key, value in kw.items():
+            rows[key].append(value)
+
+    for pi, park in enumerate(scenario.parks):
+        for ii, inst in enumerate(park.installations):
+            add(site_id=inst.id, name=inst.name or inst.id, source="park", source_kind=inst.kind, owner_id=park.id,
+                km=np.nan, piece_m=0.0, in_hca=False, lon=inst.lon, lat=inst.lat,
+                rate_per_s=installation_rate_per_yr(scenario, pi, ii) / SECONDS_PER_YEAR,
+                access_kph=defaults.ACCESS_KPH)
+    for line in scenario.pipelines:
+        pieces = pipeline_pieces(line)
+        for k in range(len(pieces["lon"])):
+            add(site_id=f"{line.id}@{pieces['from_m'][k] / 1000:.2f}km", name=line.name or line.id,
+                source="pipeline", source_kind="pipeline", owner_id=line.id, km=pieces["from_m"][k] / 1000,
+                piece_m=pieces["piece_m"][k], in_hca=bool(pieces["in_hca"][k]), lon=pieces["lon"][k],
+                lat=pieces["lat"][k], rate_per_s=pieces["rate_per_yr"][k] / SECONDS_PER_YEAR,
+                access_kph=line.offroad_kph)
+    for site in scenario.sites:
+        add(site_id=site.id, name=site.name or site.id, source="site", source_kind="site", owner_id=site.id,
+            km=np.nan, piece_m=0.0, in_hca=False, lon=site.lon, lat=site.lat,
+            rate_per_s=site.incidents_per_yr / SECONDS_PER_YEAR, access_kph=site.access_kph or defaults.ACCESS_KPH)
+    arrays = {k: np.asarray(v) for k, v in rows.items()}
+    arrays["in_hca"] = arrays["in_hca"].astype(bool)
+    for key in ("km", "piece_m", "lon", "lat", "rate_per_s", "access_kph"):
+        arrays[key] = arrays[key].astype(float)
+    return SiteTable(**arrays)
+
+
+def hca_problems(scenario: Scenario) -> list[str]:
+    """HCA stretches that run past the end of their line."""
+    problems = []
+    for li, line in enumerate(scenario.pipelines):
+        length_km = line_length_m(line.coordinates) / 1000
+        for hi, stretch in enumerate(line.hca):
+            if stretch.to_km > length_km + 1e-6:
+                problems.append(f"pipelines[{li}].hca[{hi}].to_km: beyond the line's end ({length_km:.2f} km), "
+                                f"got {stretch.to_km}")
+    return problems
+
+
+def generate_incidents(scenario: Scenario, sites: SiteTable, rng: np.random.Generator) -> IncidentStream:
+    """A Poisson stream over the horizon: total rate split over sites in proportion to their rates.
+
+    Every uniform is drawn in a fixed order and count per incident, so the stream depends only on the sites,
+    incident types and seed, never on bases, drills or dispatch.
+    """
+    types = scenario.all_incident_types()
+    type_names = tuple(sorted(types))
+    total = sites.total_rate_per_s
+    n = int(rng.poisson(total * scenario.horizon_s)) if total > 0 else 0
+    call_at_s = np.sort(rng.uniform(0.0, scenario.horizon_s, n))
+    u = rng.random((n, 6))
+    u_turnout = rng.random((n, TURNOUT_DRAWS_PER_INCIDENT))
+    cum = np.cumsum(sites.rate_per_s) / total if total > 0 else np.ones(0)
+    site = np.minimum(np.searchsorted(cum, u[:, 0], side="right"), len(sites) - 1)
+    km = sites.km[site] + u[:, 1] * sites.piece_m[site] / 1000.0
+    kind_of = sites.source_kind[site]
+    incident_type = np.empty(n, dtype=np.int64)
+    level = np.empty(n, dtype=np.int64)
+    escalation_s = np.full(n, np.inf)
+    for kind in np.unique(kind_of):
+        rows = np.flatnonzero(kind_of == kind)
+        incident_type[rows] = _pick(scenario.mix(str(kind)), type_names, u[rows, 2])
+    for t, name in enumerate(type_names):
+        rows = np.flatnonzero(incident_type == t)
+        spec = types[name]
+        levels = sorted(spec.severity)
+        level[rows] = np.asarray(levels)[_pick_index([spec.severity[lv] for lv in levels], u[rows, 3])]
+        if spec.escalation_min is not None:
+            escalation_s[rows] = spec.escalation_min.ppf_s(u[rows, 4])
+    return IncidentStream(call_at_s=call_at_s, site=site, km=km, incident_type=incident_type, level=level,
+                          u_on_scene=u[:, 5], escalation_s=escalation_s, u_turnout=u_turnout, type_names=type_names)
+
+
+def _pick(weights: dict[str, float], names: tuple[str, ...], u: np.ndarray) -> np.ndarray:
+    keys = sorted(weights)
+    chosen = _pick_index([weights[k] for k in keys], u)
+    return np.asarray([names.index(k) for k in keys])[chosen]
+
+
+def _pick_index(weights: list[float], u: np.ndarray) -> np.ndarray:
+    cum = np.cumsum(weights) / np.sum(weights)
+    return np.minimum(np.searchsorted(cum, u, side="right"), len(weights) - 1)

@@ -1,0 +1,569 @@
+"""The scenario file: schema, loading (YAML plus referenced CSV / GeoJSON) and validation.
+
+All problems in a file are collected and raised together as one :class:`ScenarioError`, each with its path and the
+bad value (``bases[1].units[0].count: must be > 0, got -1``). Unknown keys are errors. Referenced files resolve
+relative to the scenario file. Fields carry their unit in the name (``_min``, ``_h``, ``_days``, ``_kph``, ``_m``).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
+
+from sim import defaults
+from sim.distributions import Duration
+from sim.errors import ScenarioError
+from sim.schema_base import StrictModel
+
+UnitType = Literal["engine", "foam", "hazmat", "aerial", "decon", "command", "heavy_rescue", "water_tanker"]
+BaseKind = Literal["career_station", "special_service", "enterprise_team", "hazchem_team", "regional_base"]
+InstallationKind = Literal["tank_farm", "process_unit", "warehouse", "loading_station", "other"]
+SourceKind = Literal["tank_farm", "process_unit", "warehouse", "loading_station", "other", "site", "pipeline"]
+DrillKind = Literal["tabletop", "functional", "full_scale"]
+Level = Literal[1, 2, 3, 4]
+DISPATCH_POLICIES = ("nearest_eta",)
+
+
+class NetworkSpec(StrictModel):
+    source: Literal["synthetic", "osm_xml", "graphml", "place", "bbox"] = "synthetic"
+    path: Path | None = None
+    query: str | None = None
+    bbox: tuple[float, float, float, float] | None = Field(default=None, description="west, south, east, north")
+    max_snap_m: float = Field(default=500.0, gt=0, description="reject sites and bases farther from any road")
+
+    @model_validator(mode="after")
+    def _needs(self) -> NetworkSpec:
+        need = {"osm_xml": "path", "graphml": "path", "place": "query", "bbox": "bbox"}.get(self.source)
+        if need and getattr(self, need) is None:
+            raise ValueError(f"source {self.source!r} needs the field {need!r}")
+        return self
+
+
+class Target(StrictModel):
+    name: str
+    applies_to: Literal["all", "park", "pipeline", "hca", "site"] = "all"
+    first_arrival_min: float | None = Field(default=None, gt=0)
+    full_response_min: float | None = Field(default=None, gt=0)
+    share: float = Field(default=0.9, gt=0, le=1, description="required share of incidents within the time")
+
+    @model_validator(mode="after")
+    def _one_time(self) -> Target:
+        if (self.first_arrival_min is None) == (self.full_response_min is None):
+            raise ValueError("give exactly one of first_arrival_min, full_response_min")
+        return self
+
+    @property
+    def measure(self) -> str:
+        return "first_arrival" if self.first_arrival_min is not None else "full_response"
+
+    @property
+    def limit_s(self) -> float:
+        return 60.0 * (self.first_arrival_min if self.first_arrival_min is not None else self.full_response_min)
+
+
+class Installation(StrictModel):
+    id: str
+    name: str | None = None
+    kind: InstallationKind = "other"
+    hazards: tuple[Literal["flammable", "toxic", "explosive"], ...] = ()
+    hazard_source_level: Level | None = Field(default=None, description="major-hazard-source level, 1 gravest")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    incidents_per_yr: float | None = Field(default=None, ge=0, description="overrides the default rate")
+
+    @field_validator("hazards", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return tuple(h.strip() for h in v.split(";") if h.strip()) if isinstance(v, str) else v
+
+
+class Park(StrictModel):
+    id: str
+    name: str | None = None
+    risk_grade: Literal["A", "B", "C", "D"]
+    installations: tuple[Installation, ...] = ()
+    installations_file: str | None = Field(default=None, description="CSV or GeoJSON of installations")
+    rate_multiplier: float | None = Field(default=None, gt=0, description="overrides the grade multiplier")
+
+
+class Site(StrictModel):
+    """A generic incident site with its own rate (anything that is not a park installation or pipeline)."""
+
+    id: str
+    name: str | None = None
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    incidents_per_yr: float = Field(gt=0)
+    access_kph: float | None = Field(default=None, gt=0)
+
+
+class HcaStretch(StrictModel):
+    from_km: float = Field(ge=0)
+    to_km: float = Field(gt=0)
+    name: str | None = None
+    rate_multiplier: float = Field(default=defaults.HCA_RATE_MULTIPLIER, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HcaStretch:
+        if self.to_km <= self.from_km:
+            raise ValueError(f"to_km must be > from_km, got from_km={self.from_km}, to_km={self.to_km}")
+        return self
+
+
+class Pipeline(StrictModel):
+    id: str
+    name: str | None = None
+    product: Literal["crude_oil", "natural_gas", "refined_products"]
+    coordinates: tuple[tuple[float, float], ...] | None = Field(default=None, description="[[lon, lat], ...]")
+    geojson: str | None = None
+    failures_per_1000km_yr: float = Field(default=defaults.PIPELINE_FAILURES_PER_1000KM_YR, ge=0)
+    hca: tuple[HcaStretch, ...] = ()
+    offroad_kph: float = Field(default=defaults.OFFROAD_KPH, gt=0)
+    segment_m: float = Field(default=100.0, gt=0, description="spacing of incident access points")
+    max_offroad_m: float = Field(default=3000.0, gt=0, description="reject pieces farther than this from a road")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> Pipeline:
+        if self.coordinates is None:
+            raise ValueError("give coordinates or geojson")
+        if len(self.coordinates) < 2:
+            raise ValueError(f"a line needs at least 2 points, got {len(self.coordinates)}")
+        return self
+
+
+class IncidentType(StrictModel):
+    severity: dict[Level, float] = Field(description="probability of each level 1-4")
+    on_scene_min: Duration
+    on_scene_by_level_min: dict[Level, Duration] = Field(default_factory=dict, description="overrides per level")
+    escalation_min: Duration | None = Field(default=None, description="late first arrival past this escalates")
+
+    @field_validator("severity")
+    @classmethod
+    def _probabilities(cls, v: dict[int, float]) -> dict[int, float]:
+        if any(p < 0 for p in v.values()) or abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"must be non-negative and sum to 1, got {dict(v)}")
+        return v
+
+    def on_scene(self, level: int) -> Duration:
+        return self.on_scene_by_level_min.get(level, self.on_scene_min)
+
+
+class UnitGroup(StrictModel):
+    type: UnitType
+    count: int = Field(default=1, gt=0)
+
+
+class DrillSpec(StrictModel):
+    interval_days: float = Field(gt=0)
+    duration_h: float = Field(default=4.0, ge=0)
+    kind: DrillKind = "functional"
+    off_site: bool = True
+    recall_delay_min: float = Field(default=5.0, ge=0, description="extra turnout when called during a drill at base")
+    stagger_days: float | None = Field(default=None, ge=0, description="offset between units; default spreads evenly")
+    unit_types: tuple[UnitType, ...] | None = Field(default=None, description="only these unit types drill")
+
+
+class Base(StrictModel):
+    id: str
+    name: str | None = None
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    kind: BaseKind = "career_station"
+    jurisdiction: str = "local"
+    units: tuple[UnitGroup, ...] = ()
+    candidate: bool = False
+    siting: Literal["free", "fixed_open", "fixed_closed"] = "free"
+    turnout_min: Duration | None = None
+    drills: DrillSpec | None = None
+
+    def turnout(self) -> Duration:
+        return self.turnout_min or Duration.model_validate(defaults.DEFAULT_TURNOUT_MIN[self.kind])
+
+
+class MutualAid(StrictModel):
+    activation_delay_min: float = Field(default=15.0, ge=0)
+    local_eta_limit_min: float = Field(default=20.0, gt=0, description="call other jurisdictions past this ETA")
+
+
+class DispatchSpec(StrictModel):
+    policy: str = "nearest_eta"
+    home_jurisdiction: str = "local"
+    mutual_aid: MutualAid = MutualAid()
+
+    @field_validator("policy")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in DISPATCH_POLICIES:
+            raise ValueError(f"unknown policy {v!r}; choose from {', '.join(DISPATCH_POLICIES)}")
+        return v
+
+
+class ReadinessSpec(StrictModel):
+    half_life_days: float = Field(default=defaults.HALF_LIFE_DAYS, gt=0)
+    initial_proficiency: float = Field(default=1.0, ge=0, le=1)
+    drill_gain: dict[DrillKind, float] = Field(default_factory=lambda: dict(defaults.DRILL_GAIN))
+    turnout_penalty: float = Field(default=0.5, ge=0, description="turnout x (1 + penalty x (1 - proficiency))")
+    on_scene_penalty: float = Field(default=0.3, ge=0)
+    escalation_bonus: float = Field(default=0.0, ge=0, description="threshold x (1 + bonus x proficiency)")
+    statutory_interval_days: float = Field(default=defaults.STATUTORY_DRILL_INTERVAL_DAYS, gt=0)
+
+
+class Scenario(StrictModel):
+    name: str
+    description: str | None = None
+    seed: int = Field(default=20261122, ge=0)
+    horizon_days: float = Field(gt=0)
+    replications: int = Field(default=10, gt=0)
+    network: NetworkSpec = NetworkSpec()
+    speeds_kph: dict[str, float] = Field(default_factory=dict, description="merged over the defaults per road class")
+    targets: tuple[Target, ...] = ()
+    parks: tuple[Park, ...] = ()
+    pipelines: tuple[Pipeline, ...] = ()
+    sites: tuple[Site, ...] = ()
+    incident_types: dict[str, IncidentType] = Field(default_factory=dict, description="merged over the defaults")
+    incident_mix: dict[SourceKind, dict[str, float]] = Field(default_factory=dict, description="merged by source")
+    response_plans: dict[str, dict[Level, dict[UnitType, int]]] = Field(default_factory=dict)
+    bases: tuple[Base, ...]
+    drills: DrillSpec | None = None
+    readiness: ReadinessSpec = ReadinessSpec()
+    dispatch: DispatchSpec = DispatchSpec()
+
+    _source_path: Path | None = PrivateAttr(default=None)
+    _source_text: str = PrivateAttr(default="")
+    _raw: dict = PrivateAttr(default_factory=dict)
+
+    @field_validator("speeds_kph")
+    @classmethod
+    def _positive_speeds(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: s for k, s in v.items() if not s > 0}
+        if bad:
+            raise ValueError(f"speeds must be > 0, got {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Scenario:
+        problems = _cross_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # -- derived views -------------------------------------------------------------------------------------
+    @property
+    def source_path(self) -> Path | None:
+        return self._source_path
+
+    @property
+    def source_text(self) -> str:
+        return self._source_text
+
+    @property
+    def raw(self) -> dict:
+        return self._raw
+
+    @property
+    def horizon_s(self) -> float:
+        return self.horizon_days * 86400.0
+
+    def all_incident_types(self) -> dict[str, IncidentType]:
+        merged = {k: IncidentType.model_validate(v) for k, v in defaults.DEFAULT_INCIDENT_TYPES.items()}
+        return merged | dict(self.incident_types)
+
+    def mix(self, source_kind: str) -> dict[str, float]:
+        return dict(self.incident_mix.get(source_kind) or defaults.DEFAULT_INCIDENT_MIX[source_kind])
+
+    def plan(self, incident_type: str, level: int) -> dict[str, int]:
+        plans = self.response_plans.get(incident_type) or defaults.DEFAULT_RESPONSE_PLANS.get(incident_type, {})
+        if not plans:
+            return {"engine": 1}
+        return dict(plans.get(level) or plans[max(lv for lv in plans if lv <= level) if min(plans) <= level
+                                           else min(plans)])
+
+    def speeds(self) -> dict[str, float]:
+        from sim.network import DEFAULT_SPEEDS_KPH
+
+        return dict(DEFAULT_SPEEDS_KPH) | dict(self.speeds_kph)
+
+
+def _cross_problems(s: Scenario) -> list[str]:
+    """Problems that involve several fields (unique ids, references between sections)."""
+    problems = []
+    for section in ("bases", "parks", "pipelines", "sites"):
+        ids = [item.id for item in getattr(s, section)]
+        problems += [f"{section}: duplicate id {i!r}" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    inst_ids = [i.id for p in s.parks for i in p.installations]
+    problems += [f"parks: duplicate installation id {i!r}" for i in sorted({i for i in inst_ids if inst_ids.count(i) > 1})]
+    types = set(defaults.DEFAULT_INCIDENT_TYPES) | set(s.incident_types)
+    for kind, weights in s.incident_mix.items():
+        problems += [f"incident_mix.{kind}.{t}: unknown incident type {t!r}" for t in weights if t not in types]
+        if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            problems.append(f"incident_mix.{kind}: weights must be >= 0 with a positive sum, got {weights}")
+    for t, plans in s.response_plans.items():
+        if t not in types:
+            problems.append(f"response_plans.{t}: unknown incident type {t!r}")
+        for level, plan in plans.items():
+            problems += [f"response_plans.{t}.{level}.{u}: count must be > 0, got {c}" for u, c in plan.items() if c <= 0]
+    if not any(b.units for b in s.bases):
+        problems.append("bases: no base has any units")
+    if not (s.parks or s.pipelines or s.sites):
+        problems.append("no incident sources: give parks, pipelines or sites")
+    if s.dispatch.home_jurisdiction not in {b.jurisdiction for b in s.bases if b.units}:
+        problems.append(f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}")
+    return problems
+
+
+# --- loading --------------------------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read, resolve referenced files, apply dotted-path overrides and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(str(path), [f"cannot read: {exc}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(str(path), [f"top level must be a mapping, got {type(raw).__name__}"])
+    return scenario_from_dict(raw, source=str(path), base_dir=path.parent, text=text, overrides=overrides)
+
+
+def scenario_from_dict(
+    raw: dict,
+    *,
+    source: str = "<scenario>",
+    base_dir: Path | None = None,
+    text: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Scenario:
+    """Validate a scenario given as a mapping (what the YAML file holds)."""
+    import copy
+
+    raw = copy.deepcopy(raw)
+    problems: list[str] = []
+    for dotted, value in (overrides or {}).items():
+        try:
+            set_dotted(raw, dotted, value)
+        except (KeyError, IndexError, TypeError) as exc:
+            problems.append(f"{dotted}: cannot override: {exc}")
+    resolved = copy.deepcopy(raw)
+    base_dir = base_dir or Path.cwd()
+    problems += _resolve_files(resolved, base_dir)
+    try:
+        scenario = Scenario.model_validate(resolved)
+    except ValidationError as exc:
+        problems += _format_errors(exc, Scenario)
+        raise ScenarioError(source, problems) from None
+    if problems:
+        raise ScenarioError(source, problems)
+    scenario._source_path = Path(source) if source != "<scenario>" else None
+    scenario._source_text = text if text is not None else yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
+    scenario._raw = raw
+    return scenario
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
+    """A new scenario with dotted-path overrides applied to the original file's content, revalidated."""
+    base_dir = scenario.source_path.parent if scenario.source_path else None
+    new = scenario_from_dict(scenario.raw, source=str(scenario.source_path or "<scenario>"), base_dir=base_dir,
+                             text=scenario.source_text, overrides=overrides)
+    return new
+
+
+def set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    """Set ``bases[2].units[0].count`` (or ``bases.st1.units[0].count`` selecting by id) in a nested mapping."""
+    parts = _split_dotted(dotted)
+    node: Any = tree
+    for i, part in enumerate(parts[:-1]):
+        node = _step(node, part, create=isinstance(parts[i + 1], str))
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_index(node, last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise TypeError(f"{dotted}: cannot set inside a {type(node).__name__}")
+
+
+def _split_dotted(dotted: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in dotted.split("."):
+        name, *indices = piece.replace("]", "").split("[")
+        if name:
+            parts.append(name)
+        parts += [int(ix) for ix in indices]
+    return parts
+
+
+def _index(seq: list, key: str | int) -> int:
+    if isinstance(key, int):
+        if not -len(seq) <= key < len(seq):
+            raise IndexError(f"index {key} out of range (length {len(seq)})")
+        return key
+    for ix, item in enumerate(seq):
+        if isinstance(item, dict) and item.get("id") == key:
+            return ix
+    raise KeyError(f"no item with id {key!r}")
+
+
+def _step(node: Any, part: str | int, *, create: bool) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part)]
+    if isinstance(node, dict):
+        if part not in node:
+            if not create:
+                raise KeyError(f"no field {part!r}")
+            node[part] = {}
+        return node[part]
+    raise TypeError(f"cannot step into {type(node).__name__} with {part!r}")
+
+
+def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
+    """Load installations_file and pipeline geojson in place; return the problems found."""
+    problems = []
+    adapter = TypeAdapter(Installation)
+    for pi, park in enumerate(raw.get("parks") or []):
+        if not isinstance(park, dict) or not park.get("installations_file"):
+            continue
+        field = f"parks[{pi}].installations_file"
+        try:
+            rows = _read_installations(base_dir / str(park["installations_file"]))
+        except (OSError, ValueError, KeyError) as exc:
+            problems.append(f"{field}: {exc}")
+            continue
+        good = []
+        for ri, row in enumerate(rows):
+            try:
+                adapter.validate_python(row)
+                good.append(row)
+            except ValidationError as exc:
+                problems += [f"{field}[row {ri + 1}]{p}" for p in _format_errors(exc, Installation, sep_first=".")]
+        park["installations"] = list(park.get("installations") or []) + good
+    for li, line in enumerate(raw.get("pipelines") or []):
+        if isinstance(line, dict) and line.get("geojson") and not line.get("coordinates"):
+            try:
+                line["coordinates"] = _read_line(base_dir / str(line["geojson"]))
+            except (OSError, ValueError, KeyError) as exc:
+                problems.append(f"pipelines[{li}].geojson: {exc}")
+    return problems
+
+
+def _read_installations(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return [{k.strip(): v.strip() for k, v in row.items() if v not in (None, "")} for row in csv.DictReader(fh)]
+    if path.suffix.lower() in (".geojson", ".json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = []
+        for feat in data["features"]:
+            lon, lat = feat["geometry"]["coordinates"][:2]
+            rows.append(dict(feat.get("properties") or {}) | {"lon": lon, "lat": lat})
+        return rows
+    raise ValueError(f"expected .csv or .geojson, got {path.name}")
+
+
+def _read_line(path: Path) -> list[list[float]]:
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    geoms = [f["geometry"] for f in data["features"]] if data.get("type") == "FeatureCollection" else [
+        data.get("geometry", data)]
+    for geom in geoms:
+        if geom["type"] == "LineString":
+            return [c[:2] for c in geom["coordinates"]]
+        if geom["type"] == "MultiLineString":
+            return [c[:2] for part in geom["coordinates"] for c in part]
+    raise ValueError(f"no LineString in {path.name}")
+
+
+def _format_errors(exc: ValidationError, model: type, sep_first: str = "") -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = _loc_text(err["loc"])
+        if sep_first and loc and not loc.startswith("["):
+            loc = sep_first + loc
+        out.append(f"{loc}: {_message(err, model)}")
+    return out
+
+
+def _loc_text(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part in _UNION_TAGS or str(part).startswith(("function-", "tuple[", "dict[", "literal[")):
+            continue
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+_UNION_TAGS = {"Duration", "int", "float", "str", "[key]"}
+
+
+def _message(err: dict, model: type) -> str:
+    kind, msg, value = err["type"], err["msg"], err.get("input")
+    if kind == "extra_forbidden":
+        name = str(err["loc"][-1])
+        hint = difflib.get_close_matches(name, _all_field_names(), n=1)
+        return "unknown field" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "value_error":
+        return msg.removeprefix("Value error, ")
+    ctx = err.get("ctx") or {}
+    for op, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if op in ctx:
+            return f"must be {word} {ctx[op]}, got {value!r}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {value!r}"
+    return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
+
+
+def _all_field_names() -> list[str]:
+    names: set[str] = set()
+    stack = [Scenario]
+    seen = set()
+    while stack:
+        model = stack.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        names |= set(model.model_fields)
+        for f in model.model_fields.values():
+            for arg in _model_args(f.annotation):
+                stack.append(arg)
+    return sorted(names)
+
+
+def _model_args(annotation: Any) -> list[type]:
+    from typing import get_args
+
+    found = []
+    todo = [annotation]
+    while todo:
+        a = todo.pop()
+        if isinstance(a, type) and issubclass(a, StrictModel):
+            found.append(a)
+        todo += list(get_args(a))
+    return found
+
+
+def json_schema() -> dict:
+    """JSON Schema of the scenario file, for editors."""
+    schema = Scenario.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "rescuesim scenario"
+    return schema

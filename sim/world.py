@@ -1,0 +1,122 @@
+"""A scenario resolved against its road network: the small, picklable arrays the model runs on.
+
+The model never touches the road graph: it needs travel times from each base to each incident site and back, the
+last-leg (access) time of each site and the unit table. :func:`build_world` computes them once (multi-source
+shortest paths from the base nodes); :func:`world_from_matrix` takes them directly, for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import NetworkError, ScenarioError
+from sim.forces import UnitTable, active_bases, build_units
+from sim.hazards import SiteTable, build_sites, hca_problems
+from sim.scenario import Base, Scenario
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    scenario: Scenario
+    sites: SiteTable
+    bases: tuple[Base, ...]  # bases holding units, in unit-table order
+    units: UnitTable
+    travel_out_s: np.ndarray  # (n_bases, n_sites) base -> site road node
+    travel_in_s: np.ndarray  # (n_bases, n_sites) site road node -> base
+    access_s: np.ndarray  # (n_sites,) last leg from the road node to the site
+    site_node: np.ndarray | None = None  # road node index per site (None without a network)
+    base_node: np.ndarray | None = None
+    site_snap_m: np.ndarray | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def default_cache_dir() -> Path:
+    """Where travel-time tables and downloads are cached (``RESCUESIM_CACHE_DIR`` or ~/.cache/rescuesim)."""
+    env = os.environ.get("RESCUESIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rescuesim"
+
+
+def load_network(scenario: Scenario, cache_dir: Path | None = None):
+    """The scenario's road network (paths relative to the scenario file)."""
+    from sim.network import build_network
+
+    spec = scenario.network
+    path = spec.path
+    if path is not None and not path.is_absolute() and scenario.source_path is not None:
+        path = scenario.source_path.parent / path
+    return build_network(spec.source, speeds_kph=scenario.speeds(), path=path, query=spec.query, bbox=spec.bbox,
+                         cache_dir=cache_dir or default_cache_dir())
+
+
+def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = None) -> World:
+    """Snap sites and bases to the network and compute the base-to-site travel times."""
+    from sim.network import TravelTimes
+
+    _check_geometry(scenario)
+    network = network if network is not None else load_network(scenario, cache_dir)
+    sites = build_sites(scenario)
+    bases = active_bases(scenario)
+    base_node, site_node, site_snap_m = _snap_all(scenario, network, sites, bases)
+    travel = TravelTimes.from_graph(network, base_node, cache_dir=cache_dir or default_cache_dir())
+    rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
+    out_s = travel.outbound_s[rows][:, site_node].astype(float)
+    in_s = travel.inbound_s[rows][:, site_node].astype(float)
+    notes = _notes(network)
+    return World(scenario=scenario, sites=sites, bases=bases, units=build_units(scenario), travel_out_s=out_s,
+                 travel_in_s=in_s, access_s=site_snap_m / (sites.access_kph / 3.6), site_node=site_node,
+                 base_node=base_node, site_snap_m=site_snap_m, notes=notes)
+
+
+def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access_s=None) -> World:
+    """A world with given base-to-site travel times (seconds), for tests and benchmarks without a network."""
+    sites = build_sites(scenario)
+    bases = active_bases(scenario)
+    out_s = np.asarray(travel_out_s, dtype=float).reshape(len(bases), len(sites))
+    in_s = out_s if travel_in_s is None else np.asarray(travel_in_s, dtype=float).reshape(out_s.shape)
+    access = np.zeros(len(sites)) if access_s is None else np.asarray(access_s, dtype=float)
+    return World(scenario=scenario, sites=sites, bases=bases, units=build_units(scenario), travel_out_s=out_s,
+                 travel_in_s=in_s, access_s=access)
+
+
+def _check_geometry(scenario: Scenario) -> None:
+    problems = hca_problems(scenario)
+    if problems:
+        raise ScenarioError(str(scenario.source_path or "<scenario>"), problems)
+
+
+def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, ...]):
+    """Snap bases and sites; collect every point too far from a road into one error."""
+    limit = scenario.network.max_snap_m
+    problems: list[str] = []
+    base_node, base_m = network.snap([b.lon for b in bases], [b.lat for b in bases])
+    problems += _far("bases", [b.id for b in bases], base_m, limit, [(b.lon, b.lat) for b in bases])
+    site_node, site_m = network.snap(sites.lon, sites.lat)
+    fixed = sites.source != "pipeline"
+    problems += _far("sites", list(sites.site_id[fixed]), site_m[fixed], limit,
+                     list(zip(sites.lon[fixed], sites.lat[fixed], strict=True)))
+    for line in scenario.pipelines:
+        rows = np.flatnonzero(sites.owner_id == line.id)
+        rows = rows[sites.source[rows] == "pipeline"]
+        problems += _far(f"pipelines[{line.id}]", list(sites.site_id[rows]), site_m[rows], line.max_offroad_m,
+                         list(zip(sites.lon[rows], sites.lat[rows], strict=True)))
+    if problems:
+        raise NetworkError("points too far from the road network:\n  " + "\n  ".join(problems))
+    return np.asarray(base_node, dtype=np.int64), np.asarray(site_node, dtype=np.int64), np.asarray(site_m, float)
+
+
+def _far(field_name: str, names: list, dist_m: np.ndarray, limit_m: float, coords: list) -> list[str]:
+    return [f"{field_name}[{name}]: {d:.0f} m from the nearest road node (limit {limit_m:.0f} m) at "
+            f"lon={lon:.5f}, lat={lat:.5f}"
+            for name, d, (lon, lat) in zip(names, dist_m, coords, strict=True) if d > limit_m]
+
+
+def _notes(network) -> tuple[str, ...]:
+    if network.dropped_nodes:
+        return (f"road network: kept the largest strongly connected part, dropped {network.dropped_nodes} nodes",)
+    return ()
