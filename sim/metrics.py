@@ -268,3 +268,26 @@ def _nanmean(v: np.ndarray) -> float:
 def _nanq(v: np.ndarray, q: float) -> float:
     v = v[np.isfinite(v)]
     return float(np.quantile(v, q)) if len(v) else math.nan
+
+
+def run_summary(result) -> dict:
+    """The ``summary.json`` of a run: KPIs with 95% CIs over replications, target compliance, notes."""
+    scenario = result.world.scenario
+    kpis = summarize(result.kpis)
+    targets = []
+    for t in scenario.targets:
+        share = kpis[f"target:{t.name}"]
+        targets.append({"name": t.name, "applies_to": t.applies_to, "measure": t.measure, "limit_min": t.limit_s / 60,
+                        "required_share": t.share, "achieved_share": share,
+                        "met": bool(share["mean"] >= t.share) if np.isfinite(share["mean"]) else None})
+    units = result.units
+    return {
+        "scenario": scenario.name,
+        "seed": result.seed,
+        "replications": result.replications,
+        "horizon_days": scenario.horizon_days,
+        "kpis": {k: v for k, v in kpis.items() if not k.startswith("target:")},
+        "targets": targets,
+        "utilisation_mean": mean_ci(units.groupby("replication")["utilisation"].mean().to_numpy(float)),
+        "notes": list(result.notes),
+    }

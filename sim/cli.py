@@ -1,0 +1,161 @@
+"""The command line: ``rescuesim run | validate | schema``. User errors print one message and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from sim import __version__  # noqa: E402
+from sim.errors import RescuesimError  # noqa: E402
+
+
+def _progress(args) -> object:
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        bar = "#" * int(30 * done / total)
+        print(f"\r  replications [{bar:<30}] {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+
+    return show
+
+
+def _say(args, text: str) -> None:
+    if not args.quiet:
+        print(text)
+
+
+def cmd_validate(args) -> int:
+    from sim.scenario import load_scenario
+    from sim.world import build_world
+
+    scenario = load_scenario(args.scenario)
+    if args.network:
+        world = build_world(scenario)
+        _say(args, f"{args.scenario}: network ok, {len(world.sites)} sites and {len(world.bases)} bases snapped")
+    print(f"{args.scenario}: ok ({scenario.name}: {len(scenario.bases)} bases, {len(scenario.parks)} parks, "
+          f"{len(scenario.pipelines)} pipelines, {len(scenario.sites)} sites)")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from sim.scenario import json_schema
+
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_run(args) -> int:
+    import time
+
+    from sim.experiment import run_replications
+    from sim.metrics import run_summary
+    from sim.results import write_run
+    from sim.scenario import load_scenario
+    from sim.world import build_world, load_network
+
+    t0 = time.perf_counter()
+    scenario = load_scenario(args.scenario)
+    network = load_network(scenario)
+    world = build_world(scenario, network)
+    _say(args, f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
+               f"{len(world.units)} units at {len(world.bases)} bases")
+    result = run_replications(world, replications=args.replications, seed=args.seed, workers=args.workers,
+                              progress=_progress(args))
+    folder = write_run(result, Path(args.results), command=_command_line(), network_hash=network.content_hash)
+    if not args.no_report:
+        _report(folder, args)
+    elapsed = time.perf_counter() - t0
+    _say(args, _summary_text(run_summary(result), len(result.incidents), elapsed))
+    print(folder)
+    return 0
+
+
+def _report(folder: Path, args) -> None:
+    try:
+        from sim.report.html import build_report
+    except ImportError:
+        return
+    build_report(folder)
+
+
+def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
+    k = summary["kpis"]
+
+    def fmt(key: str, scale: float = 60.0, unit: str = "min") -> str:
+        v = k[key]
+        return f"{v['mean'] / scale:.2f} ± {v['half_width'] / scale:.2f} {unit}"
+
+    lines = [f"{n_incidents} incidents over {summary['replications']} replications in {elapsed_s:.1f} s",
+             f"  first arrival: mean {fmt('first_arrival_mean_s')}, median {fmt('first_arrival_median_s')}, "
+             f"p90 {fmt('first_arrival_p90_s')}",
+             f"  full response: mean {fmt('full_response_mean_s')}"]
+    for t in summary["targets"]:
+        share = t["achieved_share"]
+        lines.append(f"  target {t['name']}: {100 * share['mean']:.1f}% ± {100 * share['half_width']:.1f} "
+                     f"(required {100 * t['required_share']:.0f}%) {'met' if t['met'] else 'NOT met'}")
+    lines += [f"  note: {n}" for n in summary["notes"]]
+    return "\n".join(lines)
+
+
+def _command_line() -> str:
+    return "rescuesim " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rescuesim", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"rescuesim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="simulate a scenario and write a results folder")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--replications", type=_positive_int, default=None, help="default: the scenario's")
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: cores)")
+    p.add_argument("--seed", type=_non_negative_int, default=None, help="default: the scenario's")
+    p.add_argument("--results", default="results", help="results root folder (default: ./results)")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a scenario file without running it")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--network", action="store_true", help="also load the road network and snap every point")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print the scenario file's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RescuesimError as exc:
+        print(f"rescuesim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rescuesim: interrupted; no results were written", file=sys.stderr)
+        return 130

@@ -1,0 +1,52 @@
+"""Small hand-made scenarios and incident streams for exact-trace tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
+from sim.scenario import Scenario, scenario_from_dict
+
+
+def tiny_scenario(bases: list[dict], sites: list[dict] | None = None, **extra) -> Scenario:
+    """A scenario with one incident type 'call' (fixed 30 min on scene, one engine, no escalation)."""
+    raw = {
+        "name": "tiny",
+        "horizon_days": 10,
+        "replications": 2,
+        "bases": bases,
+        "sites": sites or [{"id": "s", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 10}],
+        "incident_types": {"call": {"severity": {1: 1.0}, "on_scene_min": 30}},
+        "incident_mix": {"site": {"call": 1.0}},
+        "response_plans": {"call": {1: {"engine": 1}}},
+    }
+    for key, value in extra.items():
+        raw[key] = value
+    return scenario_from_dict(raw)
+
+
+def stream(call_at_s, *, site=None, level=None, escalation_s=None, type_names=("call",), types=None) -> IncidentStream:
+    """An incident stream with given call times (every uniform 0.5)."""
+    n = len(call_at_s)
+    return IncidentStream(
+        call_at_s=np.asarray(call_at_s, dtype=float),
+        site=np.zeros(n, dtype=np.int64) if site is None else np.asarray(site, dtype=np.int64),
+        km=np.full(n, np.nan),
+        incident_type=np.zeros(n, dtype=np.int64) if types is None else np.asarray(types, dtype=np.int64),
+        level=np.ones(n, dtype=np.int64) if level is None else np.asarray(level, dtype=np.int64),
+        u_on_scene=np.full(n, 0.5),
+        escalation_s=np.full(n, np.inf) if escalation_s is None else np.asarray(escalation_s, dtype=float),
+        u_turnout=np.full((n, TURNOUT_DRAWS_PER_INCIDENT), 0.5),
+        type_names=tuple(type_names),
+    )
+
+
+def trace(out, kinds=None) -> list[tuple]:
+    """The event log as (time_s, kind name, incident, unit) tuples, ids None where absent."""
+    from sim.model import NO_ID, EventKind
+
+    rows = []
+    for t, k, i, u, _ in out.events.tolist():
+        if kinds is None or EventKind(k).name in kinds:
+            rows.append((round(t, 6), EventKind(k).name, None if i == NO_ID else i, None if u == NO_ID else u))
+    return rows

@@ -1,0 +1,84 @@
+"""Exact event traces on tiny scenarios, and the M/M/c check against Erlang C."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from sim.experiment import run_replications
+from sim.forces import UnitStatus
+from sim.model import simulate
+from sim.world import world_from_matrix
+from tests.helpers import stream, tiny_scenario, trace
+
+ONE_ENGINE = [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]}]
+
+
+def test_exact_trace_one_unit_two_incidents():
+    world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]], [[150.0]])
+    out = simulate(world, stream([100.0, 200.0]))
+    assert trace(out) == [
+        (100.0, "CALL", 0, None), (100.0, "DISPATCH", 0, 0), (100.0, "MOBILISED", 0, 0),
+        (160.0, "EN_ROUTE", 0, 0), (200.0, "CALL", 1, None), (200.0, "QUEUED", 1, None),
+        (280.0, "AT_ROAD_END", 0, 0), (280.0, "ON_SCENE", 0, 0),
+        (2080.0, "CLEARED", 0, None), (2080.0, "RELEASED", 0, 0), (2230.0, "AT_BASE", 0, 0),
+        (2230.0, "DISPATCH", 1, 0), (2230.0, "MOBILISED", 1, 0), (2290.0, "EN_ROUTE", 1, 0),
+        (2410.0, "AT_ROAD_END", 1, 0), (2410.0, "ON_SCENE", 1, 0), (4210.0, "CLEARED", 1, None),
+        (4210.0, "RELEASED", 1, 0), (4360.0, "AT_BASE", 1, 0),
+    ]
+
+
+def test_status_times_add_up_and_match_phases():
+    world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]], [[150.0]])
+    out = simulate(world, stream([100.0, 200.0]))
+    row = out.status_time_s[0]
+    assert row.sum() == pytest.approx(out.end_s)
+    assert row[UnitStatus.MOBILISING] == pytest.approx(120.0)
+    assert row[UnitStatus.EN_ROUTE] == pytest.approx(240.0)
+    assert row[UnitStatus.ON_SCENE] == pytest.approx(3600.0)
+    assert row[UnitStatus.RETURNING] == pytest.approx(300.0)
+
+
+def test_incident_table_parts_sum_to_first_arrival():
+    scenario = tiny_scenario(ONE_ENGINE)
+    world = world_from_matrix(scenario, [[120.0]], [[150.0]], access_s=[30.0])
+    from sim.metrics import incident_table
+
+    s = stream([100.0, 200.0])
+    table = incident_table(world, s, simulate(world, s), replication=0)
+    assert table["waited_s"].tolist() == [0.0, 2230.0 + 30 * 2 - 200.0]
+    parts = table[["waited_s", "activation_s", "turnout_s", "travel_s", "access_s"]].sum(axis=1)
+    assert np.allclose(parts, table["first_arrival_s"])
+    assert table.loc[0, "first_arrival_s"] == pytest.approx(60 + 120 + 30)
+
+
+def erlang_c(c: int, offered: float) -> float:
+    """Probability that an arrival waits in M/M/c with offered load ``offered`` = lambda / mu."""
+    top = offered**c / math.factorial(c) / (1 - offered / c)
+    return top / (sum(offered**k / math.factorial(k) for k in range(c)) + top)
+
+
+def test_mmc_matches_erlang_c():
+    """c units, Poisson calls, exponential work, no travel or turnout: P(wait) and mean wait are Erlang C's."""
+    c, lam_per_h, mean_work_min = 3, 2.0, 60.0
+    scenario = tiny_scenario(
+        [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 0, "units": [{"type": "engine", "count": c}]}],
+        [{"id": "s", "lon": 121.0, "lat": 30.0, "incidents_per_yr": lam_per_h * 24 * 365.25}],
+        incident_types={"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": mean_work_min}}}},
+        horizon_days=60, replications=12,
+    )
+    world = world_from_matrix(scenario, [[0.0]])
+    result = run_replications(world, workers=1)
+    offered = lam_per_h * mean_work_min / 60
+    p_wait = erlang_c(c, offered)
+    mean_wait_s = p_wait / (c / (mean_work_min * 60) - lam_per_h / 3600)
+    per_rep = result.incidents.groupby("replication")
+    for observed, theory in ((per_rep["waited_s"].apply(lambda w: (w > 0).mean()), p_wait),
+                             (per_rep["waited_s"].mean(), mean_wait_s)):
+        v = observed.to_numpy()
+        half = stats.t.ppf(0.995, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+        assert abs(v.mean() - theory) <= half, (v.mean(), theory, half)
+        assert half < 0.25 * theory  # the check is tight enough to catch a wrong model

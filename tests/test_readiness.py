@@ -1,0 +1,65 @@
+"""Drills take units out of service; proficiency follows its formula."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.model import simulate
+from sim.readiness import after_drill, decayed, proficiency_curve
+from sim.world import world_from_matrix
+from tests.helpers import stream, tiny_scenario, trace
+
+TWO_ENGINES = [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 2}]}]
+DAY = 86400.0
+
+
+def test_proficiency_formula():
+    assert decayed(0.8, 300 * DAY, 300 * DAY) == pytest.approx(0.4)
+    assert decayed(1.0, 0.0, 10.0) == 1.0
+    assert after_drill(0.4, 0.5) == pytest.approx(0.7)
+    from sim.scenario import ReadinessSpec
+
+    r = ReadinessSpec(half_life_days=100, initial_proficiency=1.0)
+    t = np.array([0.0, 50 * DAY, 100 * DAY, 150 * DAY])
+    curve = proficiency_curve(t, drill_end_s=[100 * DAY], level_after=[0.9], readiness=r)
+    assert curve == pytest.approx([1.0, 2**-0.5, 0.9, 0.9 * 2**-0.5])
+
+
+def test_unit_on_off_site_drill_is_never_dispatched():
+    drills = {"interval_days": 2, "duration_h": 12, "off_site": True}
+    scenario = tiny_scenario(TWO_ENGINES, drills=drills)
+    world = world_from_matrix(scenario, [[60.0]])
+    calls = np.arange(0.0, 10 * DAY, 1800.0)  # a call every half hour
+    out = simulate(world, stream(calls))
+    rows = trace(out)
+    for unit in (0, 1):
+        starts = [t for t, k, _, u in rows if k == "DRILL_START" and u == unit]
+        ends = [t for t, k, _, u in rows if k == "DRILL_END" and u == unit]
+        assert len(starts) == len(ends) >= 4
+        dispatches = [t for t, k, _, u in rows if k == "DISPATCH" and u == unit]
+        for s, e in zip(starts, ends, strict=True):
+            assert not any(s <= t < e for t in dispatches)
+
+
+def test_drill_due_during_a_call_starts_on_return():
+    drills = {"interval_days": 1, "duration_h": 1, "off_site": True}
+    one = [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]}]
+    world = world_from_matrix(tiny_scenario(one, drills=drills), [[60.0]])
+    due = 0.5 * DAY  # one unit: first drill at half the interval
+    out = simulate(world, stream([due - 600.0]))
+    rows = trace(out)
+    back = next(t for t, k, _, _ in rows if k == "AT_BASE")
+    assert back > due
+    assert next(t for t, k, _, _ in rows if k == "DRILL_START") == back
+
+
+def test_proficiency_slows_turnout():
+    slow = {"initial_proficiency": 0.5, "turnout_penalty": 1.0}
+    drills = {"interval_days": 1000, "duration_h": 0}
+    base = tiny_scenario(TWO_ENGINES, drills=drills)
+    worse = tiny_scenario(TWO_ENGINES, drills=drills, readiness=slow)
+    t_ok = trace(simulate(world_from_matrix(base, [[60.0]]), stream([10.0])), {"EN_ROUTE"})[0][0]
+    t_slow = trace(simulate(world_from_matrix(worse, [[60.0]]), stream([10.0])), {"EN_ROUTE"})[0][0]
+    assert t_ok - 10 == pytest.approx(60.0)
+    assert t_slow - 10 == pytest.approx(60.0 * 1.5)
