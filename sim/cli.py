@@ -79,11 +79,19 @@ def cmd_run(args) -> int:
 
 
 def _report(folder: Path, args) -> None:
-    try:
-        from sim.report.html import build_report
-    except ImportError:
-        return
+    from sim.report.html import build_report
+
     build_report(folder)
+
+
+def cmd_report(args) -> int:
+    from sim.report.html import build_report
+
+    folder = Path(args.run_dir)
+    if not (folder / "manifest.json").is_file():
+        raise RescuesimError(f"{folder}: not a results folder (no manifest.json)")
+    print(build_report(folder))
+    return 0
 
 
 def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
@@ -129,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--network", action="store_true", help="also load the road network and snap every point")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("report", help="(re)build report.html, map.html and results.gpkg of a results folder")
+    p.add_argument("run_dir", type=Path)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("schema", help="print the scenario file's JSON Schema")
     p.set_defaults(func=cmd_schema)

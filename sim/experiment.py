@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.hazards import IncidentStream, generate_incidents
-from sim.metrics import incident_table, kpis_per_replication, unit_table
+from sim.metrics import event_table, incident_table, kpis_per_replication, unit_table
 from sim.model import simulate
 from sim.world import World
 
@@ -33,6 +33,7 @@ class RunResult:
     incidents: pd.DataFrame
     units: pd.DataFrame
     kpis: pd.DataFrame  # one row per replication
+    events: pd.DataFrame  # the event log of every replication
     notes: tuple[str, ...]
 
 
@@ -42,11 +43,12 @@ def incident_stream(world: World, seed: int, replication: int) -> IncidentStream
     return generate_incidents(world.scenario, world.sites, np.random.default_rng(child))
 
 
-def run_one(world: World, seed: int, replication: int) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
-    """Simulate one replication and derive its incident and unit tables."""
+def run_one(world: World, seed: int, replication: int) -> tuple[pd.DataFrame, pd.DataFrame, tuple, pd.DataFrame]:
+    """Simulate one replication and derive its incident, unit and event tables."""
     stream = incident_stream(world, seed, replication)
     out = simulate(world, stream)
-    return incident_table(world, stream, out, replication), unit_table(world, out, replication), out.notes
+    return (incident_table(world, stream, out, replication), unit_table(world, out, replication), out.notes,
+            event_table(world, out, replication))
 
 
 _WORKER_WORLD: World | None = None
@@ -76,10 +78,11 @@ def run_replications(world: World, *, replications: int | None = None, seed: int
     parts = list(_map(world, seed, range(replications), min(workers, replications), progress))
     incidents = pd.concat([p[0] for p in parts], ignore_index=True)
     units = pd.concat([p[1] for p in parts], ignore_index=True)
+    events = pd.concat([p[3] for p in parts], ignore_index=True)
     notes = tuple(sorted({n for p in parts for n in p[2]} | set(world.notes)))
     kpis = kpis_per_replication(incidents, scenario.targets, replications)
     return RunResult(world=world, seed=seed, replications=replications, incidents=incidents, units=units,
-                     kpis=kpis, notes=notes)
+                     kpis=kpis, events=events, notes=notes)
 
 
 def _map(world: World, seed: int, reps: Sequence[int] | range, workers: int, progress):

@@ -108,6 +108,24 @@ def _full_response_at(per: pd.DataFrame, cleared: pd.DataFrame) -> pd.Series:
     return last.where(ok)
 
 
+def event_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
+    """The event log with names: replication, time_s, event, incident, unit (None where absent), value."""
+    from sim.model import NO_ID
+
+    ev = out.events
+    unit_ids = np.asarray(world.units.unit_id, dtype=object)
+    unit = np.where(ev["unit"] == NO_ID, None, unit_ids[np.clip(ev["unit"], 0, max(len(unit_ids) - 1, 0))]
+                    if len(unit_ids) else None)
+    return pd.DataFrame({
+        "replication": np.full(len(ev), replication, dtype=np.int64),
+        "time_s": ev["time_s"],
+        "event": np.asarray([k.name for k in EventKind], dtype=object)[ev["kind"]],
+        "incident": pd.array(np.where(ev["incident"] == NO_ID, None, ev["incident"]), dtype="Int64"),
+        "unit": unit,
+        "value": ev["value"],
+    })
+
+
 def unit_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
     """One row per unit: time in each status, utilisation, dispatches, drills and proficiency."""
     ev = out.events

@@ -161,6 +161,7 @@ def write_run(result, results_root: Path, *, command: str, network_hash: str | N
         write_table(result.incidents, run.tmp, "incidents")
         write_table(result.units, run.tmp, "units")
         write_table(result.kpis, run.tmp, "kpis")
+        result.events.to_parquet(run.tmp / "events.parquet", index=False)
         grouped = with_source_group(result.incidents)
         parts = [breakdown(grouped, by, scenario.targets, result.replications).rename(columns={by: "group"})
                  .assign(by=by) for by in ("source_group", "incident_type", "level_final", "first_base")]
