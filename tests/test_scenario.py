@@ -1,0 +1,104 @@
+"""Scenario loading and validation: every problem at once, with its path and the bad value."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim.errors import ScenarioError
+from sim.scenario import json_schema, load_scenario, scenario_from_dict, set_dotted, with_overrides
+
+GOOD = {
+    "name": "t",
+    "horizon_days": 30,
+    "bases": [{"id": "a", "lon": 121.0, "lat": 30.0, "units": [{"type": "engine", "count": 2}]}],
+    "sites": [{"id": "s", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 5}],
+}
+
+
+def _problems(raw: dict) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict(raw)
+    return info.value.problems
+
+
+def test_good_scenario_is_frozen():
+    s = scenario_from_dict(GOOD)
+    assert s.bases[0].units[0].count == 2
+    with pytest.raises(Exception):
+        s.name = "x"
+
+
+def test_all_problems_reported_with_path_and_value():
+    raw = json.loads(json.dumps(GOOD))
+    raw["bases"].append({"id": "b", "lon": 121.0, "lat": 30.0, "units": [{"type": "engine", "count": -1}]})
+    raw["horizon_days"] = 0
+    raw["bases"][0]["kind"] = "firehouse"
+    problems = _problems(raw)
+    assert "bases[1].units[0].count: must be > 0, got -1" in problems
+    assert "horizon_days: must be > 0.0, got 0" in problems
+    assert any(p.startswith("bases[0].kind: must be one of") and "'firehouse'" in p for p in problems)
+    assert len(problems) == 3
+
+
+def test_unknown_key_is_an_error_with_a_suggestion():
+    raw = dict(GOOD, replicatons=5)
+    assert _problems(raw) == ["replicatons: unknown field (did you mean 'replications'?)"]
+
+
+def test_cross_references_checked():
+    raw = dict(GOOD, bases=GOOD["bases"] * 2, response_plans={"flood": {1: {"engine": 1}}})
+    problems = _problems(raw)
+    assert any("duplicate id 'a'" in p for p in problems)
+    assert any("response_plans.flood" in p for p in problems)
+
+
+def test_files_resolve_relative_to_the_scenario(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "inst.csv").write_text(
+        "id,name,kind,lon,lat,hazards\nt1,罐区,tank_farm,121.0,30.0,flammable;toxic\nt2,x,reactor,121.0,30.0,\n",
+        encoding="utf-8")
+    raw = dict(GOOD, parks=[{"id": "p", "risk_grade": "B", "installations_file": "data/inst.csv"}])
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert any("installations_file[row 2].kind" in p and "'reactor'" in p for p in info.value.problems)
+    (tmp_path / "data" / "inst.csv").write_text("id,kind,lon,lat,hazards\nt1,tank_farm,121.0,30.0,flammable;toxic\n")
+    s = load_scenario(path)
+    assert s.parks[0].installations[0].hazards == ("flammable", "toxic")
+
+
+def test_missing_file_named():
+    raw = dict(GOOD, pipelines=[{"id": "g", "product": "natural_gas", "geojson": "nope.geojson"}])
+    problems = _problems(raw)
+    assert any(p.startswith("pipelines[0].geojson: file not found") and "nope.geojson" in p for p in problems)
+
+
+def test_missing_scenario_file_and_bad_yaml(tmp_path: Path):
+    with pytest.raises(ScenarioError, match="file not found"):
+        load_scenario(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(bad)
+
+
+def test_dotted_overrides():
+    s = scenario_from_dict(GOOD)
+    t = with_overrides(s, {"bases[0].units[0].count": 5, "bases.a.lon": 121.5, "drills.interval_days": 91})
+    assert t.bases[0].units[0].count == 5 and t.bases[0].lon == 121.5 and t.drills.interval_days == 91
+    with pytest.raises(ScenarioError, match=r"bases\[0\].units\[0\].count: must be > 0, got 0"):
+        with_overrides(s, {"bases[0].units[0].count": 0})
+    tree = {"a": [{"id": "x", "v": 1}]}
+    with pytest.raises(IndexError):
+        set_dotted(tree, "a[3].v", 2)
+
+
+def test_json_schema_describes_the_file():
+    schema = json_schema()
+    assert "bases" in schema["properties"] and schema["additionalProperties"] is False
+    assert "Base" in schema["$defs"]
