@@ -39,9 +39,14 @@ def cmd_validate(args) -> int:
     scenario = load_scenario(args.scenario)
     if args.network:
         world = build_world(scenario)
-        _say(args, f"{args.scenario}: network ok, {len(world.sites)} sites and {len(world.bases)} bases snapped")
-    print(f"{args.scenario}: ok ({scenario.name}: {len(scenario.bases)} bases, {len(scenario.parks)} parks, "
-          f"{len(scenario.pipelines)} pipelines, {len(scenario.sites)} sites)")
+        _say(
+            args,
+            f"{args.scenario}: network ok, {len(world.sites)} sites and {len(world.bases)} bases snapped",
+        )
+    print(
+        f"{args.scenario}: ok ({scenario.name}: {len(scenario.bases)} bases, {len(scenario.parks)} parks, "
+        f"{len(scenario.pipelines)} pipelines, {len(scenario.sites)} sites)"
+    )
     return 0
 
 
@@ -58,17 +63,12 @@ def cmd_run(args) -> int:
     from sim.experiment import run_replications
     from sim.metrics import run_summary
     from sim.results import write_run
-    from sim.scenario import load_scenario
-    from sim.world import build_world, load_network
 
     t0 = time.perf_counter()
-    scenario = load_scenario(args.scenario)
-    network = load_network(scenario)
-    world = build_world(scenario, network)
-    _say(args, f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
-               f"{len(world.units)} units at {len(world.bases)} bases")
-    result = run_replications(world, replications=args.replications, seed=args.seed, workers=args.workers,
-                              progress=_progress(args))
+    scenario, network, world = _load_world(args)
+    result = run_replications(
+        world, replications=args.replications, seed=args.seed, workers=args.workers, progress=_progress(args)
+    )
     folder = write_run(result, Path(args.results), command=_command_line(), network_hash=network.content_hash)
     if not args.no_report:
         _report(folder, args)
@@ -76,6 +76,107 @@ def cmd_run(args) -> int:
     _say(args, _summary_text(run_summary(result), len(result.incidents), elapsed))
     print(folder)
     return 0
+
+
+def _load_world(args):
+    from sim.scenario import load_scenario
+    from sim.world import build_world, load_network
+
+    scenario = load_scenario(args.scenario)
+    network = load_network(scenario)
+    world = build_world(scenario, network)
+    _say(
+        args,
+        f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
+        f"{len(world.units)} units at {len(world.bases)} bases",
+    )
+    return scenario, network, world
+
+
+def cmd_drills(args) -> int:
+    from sim.report.studies import plot_drill_tradeoff
+    from sim.results import write_json, write_run, write_table
+    from sim.study import best_margin, drill_table, drill_variants, resolve_objective, run_variants
+
+    intervals = _float_list(args.intervals, "--intervals")
+    scenario, network, world = _load_world(args)
+    objective, larger = resolve_objective(scenario, args.objective)
+    variants = drill_variants(scenario, intervals)
+    results = run_variants(
+        world,
+        variants,
+        network=None,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        progress=None if args.quiet else lambda n: _say(args, f"  interval {n}"),
+    )
+    table = drill_table(intervals, results, objective, larger)
+    best_row = table[table["best"]].iloc[0]
+    best_value, margin = best_margin(table, objective)
+
+    def extra(folder: Path) -> None:
+        write_table(table, folder, "drills")
+        plot_drill_tradeoff(
+            table,
+            objective,
+            title=f"{scenario.name}: drill interval trade-off",
+            save=True,
+            filepath=folder / "tradeoff.png",
+        )
+        write_json(
+            {
+                "objective": objective,
+                "larger_is_better": larger,
+                "best_interval_days": best_row["interval_days"],
+                "best_value": best_value,
+                "margin_to_next": margin,
+                "intervals_days": intervals,
+            },
+            folder / "drill_study.json",
+        )
+
+    best = results[best_row["variant"]]
+    folder = write_run(
+        best,
+        Path(args.results),
+        command=_command_line(),
+        network_hash=network.content_hash,
+        label="drills",
+        extra=extra,
+        manifest_extra={"study": "drills", "intervals_days": intervals, "objective": objective},
+    )
+    if not args.no_report:
+        _report(folder, args)
+    cols = [
+        "interval_days",
+        objective,
+        f"{objective}_ci",
+        "first_arrival_p90_s",
+        "escalation_share",
+        "drill_downtime_h_per_unit_yr",
+        "mean_proficiency",
+        "statutory_ok",
+        "best",
+    ]
+    _say(args, table[list(dict.fromkeys(cols))].to_string(index=False))
+    _say(
+        args,
+        f"best interval: {best_row['interval_days']:g} days ({objective} = {best_value:.4g}, "
+        f"margin to the next {margin:.3g})",
+    )
+    print(folder)
+    return 0
+
+
+def _float_list(text: str, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RescuesimError(f"{option}: expected numbers separated by commas, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise RescuesimError(f"{option}: every value must be > 0, got {text!r}")
+    return values
 
 
 def _report(folder: Path, args) -> None:
@@ -101,14 +202,18 @@ def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
         v = k[key]
         return f"{v['mean'] / scale:.2f} ± {v['half_width'] / scale:.2f} {unit}"
 
-    lines = [f"{n_incidents} incidents over {summary['replications']} replications in {elapsed_s:.1f} s",
-             f"  first arrival: mean {fmt('first_arrival_mean_s')}, median {fmt('first_arrival_median_s')}, "
-             f"p90 {fmt('first_arrival_p90_s')}",
-             f"  full response: mean {fmt('full_response_mean_s')}"]
+    lines = [
+        f"{n_incidents} incidents over {summary['replications']} replications in {elapsed_s:.1f} s",
+        f"  first arrival: mean {fmt('first_arrival_mean_s')}, median {fmt('first_arrival_median_s')}, "
+        f"p90 {fmt('first_arrival_p90_s')}",
+        f"  full response: mean {fmt('full_response_mean_s')}",
+    ]
     for t in summary["targets"]:
         share = t["achieved_share"]
-        lines.append(f"  target {t['name']}: {100 * share['mean']:.1f}% ± {100 * share['half_width']:.1f} "
-                     f"(required {100 * t['required_share']:.0f}%) {'met' if t['met'] else 'NOT met'}")
+        lines.append(
+            f"  target {t['name']}: {100 * share['mean']:.1f}% ± {100 * share['half_width']:.1f} "
+            f"(required {100 * t['required_share']:.0f}%) {'met' if t['met'] else 'NOT met'}"
+        )
     lines += [f"  note: {n}" for n in summary["notes"]]
     return "\n".join(lines)
 
@@ -124,13 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="simulate a scenario and write a results folder")
     p.add_argument("scenario", type=Path)
-    p.add_argument("--replications", type=_positive_int, default=None, help="default: the scenario's")
-    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: cores)")
-    p.add_argument("--seed", type=_non_negative_int, default=None, help="default: the scenario's")
-    p.add_argument("--results", default="results", help="results root folder (default: ./results)")
-    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument("--quiet", action="store_true")
+    _common_run_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("drills", help="drill-frequency study: every interval on common random numbers")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--intervals", default="30,91,182,365", help="drill intervals in days (default 30,91,182,365)")
+    p.add_argument(
+        "--objective",
+        default=None,
+        help="KPI to optimise: first_arrival_mean_s, first_arrival_p90_s, full_response_mean_s, "
+        "escalation_share or target:<name> (default: the first target)",
+    )
+    _common_run_options(p)
+    p.set_defaults(func=cmd_drills)
 
     p = sub.add_parser("validate", help="check a scenario file without running it")
     p.add_argument("scenario", type=Path)
@@ -145,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the scenario file's JSON Schema")
     p.set_defaults(func=cmd_schema)
     return parser
+
+
+def _common_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replications", type=_positive_int, default=None, help="default: the scenario's")
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: cores)")
+    p.add_argument("--seed", type=_non_negative_int, default=None, help="default: the scenario's")
+    p.add_argument("--results", default="results", help="results root folder (default: ./results)")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--quiet", action="store_true")
 
 
 def _positive_int(text: str) -> int:

@@ -89,17 +89,36 @@ DEFAULT_INCIDENT_MIX: dict[str, dict[str, float]] = {
 # Units sent per incident type and level. ASSUMPTION modelled on graded response in Chinese fire-rescue
 # practice (more stations and vehicles at each response level); override per scenario.
 DEFAULT_RESPONSE_PLANS: dict[str, dict[int, dict[str, int]]] = {
-    "fire": {1: {"engine": 2}, 2: {"engine": 3, "foam": 1}, 3: {"engine": 4, "foam": 2, "hazmat": 1},
-             4: {"engine": 6, "foam": 3, "hazmat": 1, "command": 1}},
-    "explosion": {1: {"engine": 2, "hazmat": 1}, 2: {"engine": 3, "foam": 1, "hazmat": 1},
-                  3: {"engine": 4, "foam": 2, "hazmat": 1, "heavy_rescue": 1},
-                  4: {"engine": 6, "foam": 3, "hazmat": 2, "heavy_rescue": 1, "command": 1}},
-    "toxic_release": {1: {"hazmat": 1, "engine": 1}, 2: {"hazmat": 1, "engine": 2, "decon": 1},
-                      3: {"hazmat": 2, "engine": 2, "decon": 1}, 4: {"hazmat": 2, "engine": 4, "decon": 1, "command": 1}},
-    "leak_spill": {1: {"hazmat": 1}, 2: {"hazmat": 1, "engine": 1}, 3: {"hazmat": 2, "engine": 2, "foam": 1},
-                   4: {"hazmat": 2, "engine": 3, "foam": 2, "command": 1}},
-    "pipeline_rupture": {1: {"engine": 1, "hazmat": 1}, 2: {"engine": 2, "hazmat": 1},
-                         3: {"engine": 3, "foam": 1, "hazmat": 2}, 4: {"engine": 4, "foam": 2, "hazmat": 2, "command": 1}},
+    "fire": {
+        1: {"engine": 2},
+        2: {"engine": 3, "foam": 1},
+        3: {"engine": 4, "foam": 2, "hazmat": 1},
+        4: {"engine": 6, "foam": 3, "hazmat": 1, "command": 1},
+    },
+    "explosion": {
+        1: {"engine": 2, "hazmat": 1},
+        2: {"engine": 3, "foam": 1, "hazmat": 1},
+        3: {"engine": 4, "foam": 2, "hazmat": 1, "heavy_rescue": 1},
+        4: {"engine": 6, "foam": 3, "hazmat": 2, "heavy_rescue": 1, "command": 1},
+    },
+    "toxic_release": {
+        1: {"hazmat": 1, "engine": 1},
+        2: {"hazmat": 1, "engine": 2, "decon": 1},
+        3: {"hazmat": 2, "engine": 2, "decon": 1},
+        4: {"hazmat": 2, "engine": 4, "decon": 1, "command": 1},
+    },
+    "leak_spill": {
+        1: {"hazmat": 1},
+        2: {"hazmat": 1, "engine": 1},
+        3: {"hazmat": 2, "engine": 2, "foam": 1},
+        4: {"hazmat": 2, "engine": 3, "foam": 2, "command": 1},
+    },
+    "pipeline_rupture": {
+        1: {"engine": 1, "hazmat": 1},
+        2: {"engine": 2, "hazmat": 1},
+        3: {"engine": 3, "foam": 1, "hazmat": 2},
+        4: {"engine": 4, "foam": 2, "hazmat": 2, "command": 1},
+    },
 }
 
 # --- Forces ------------------------------------------------------------------------------------------------

@@ -37,8 +37,9 @@ class NearestEta:
         codes = np.asarray([types.index(t) for t in world.units.unit_type], dtype=np.int64)
         self.units_of_type: dict[str, np.ndarray] = {t: np.flatnonzero(codes == i) for i, t in enumerate(types)}
 
-    def choose(self, site: int, unit_type: str, count: int, available: np.ndarray,
-               expected_turnout_s: np.ndarray) -> list[Choice]:
+    def choose(
+        self, site: int, unit_type: str, count: int, available: np.ndarray, expected_turnout_s: np.ndarray
+    ) -> list[Choice]:
         """Up to ``count`` units for one requirement, best first (fewer if not enough are available)."""
         pool = self.units_of_type.get(unit_type)
         if pool is None or count <= 0:
@@ -51,9 +52,11 @@ class NearestEta:
         eta = np.where(local, eta, eta + self._activation_s)
         within = np.flatnonzero(local & (eta <= self._local_limit_s))
         rest = np.flatnonzero(~(local & (eta <= self._local_limit_s)))
-        order = np.concatenate([within[np.argsort(eta[within], kind="stable")],
-                                rest[np.argsort(eta[rest], kind="stable")]])[:count]
+        order = np.concatenate(
+            [within[np.argsort(eta[within], kind="stable")], rest[np.argsort(eta[rest], kind="stable")]]
+        )[:count]
         return [Choice(int(pool[i]), not bool(local[i]), float(eta[i])) for i in order]
+
 
 POLICIES = {"nearest_eta": NearestEta}
 

@@ -47,8 +47,12 @@ def run_one(world: World, seed: int, replication: int) -> tuple[pd.DataFrame, pd
     """Simulate one replication and derive its incident, unit and event tables."""
     stream = incident_stream(world, seed, replication)
     out = simulate(world, stream)
-    return (incident_table(world, stream, out, replication), unit_table(world, out, replication), out.notes,
-            event_table(world, out, replication))
+    return (
+        incident_table(world, stream, out, replication),
+        unit_table(world, out, replication),
+        out.notes,
+        event_table(world, out, replication),
+    )
 
 
 _WORKER_WORLD: World | None = None
@@ -68,8 +72,14 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def run_replications(world: World, *, replications: int | None = None, seed: int | None = None,
-                     workers: int | None = None, progress: Callable[[int, int], None] | None = None) -> RunResult:
+def run_replications(
+    world: World,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
     """Run replications 0..R-1 (serially with ``workers=1``, else in a process pool) and collect the tables."""
     scenario = world.scenario
     replications = replications or scenario.replications
@@ -81,8 +91,16 @@ def run_replications(world: World, *, replications: int | None = None, seed: int
     events = pd.concat([p[3] for p in parts], ignore_index=True)
     notes = tuple(sorted({n for p in parts for n in p[2]} | set(world.notes)))
     kpis = kpis_per_replication(incidents, scenario.targets, replications)
-    return RunResult(world=world, seed=seed, replications=replications, incidents=incidents, units=units,
-                     kpis=kpis, events=events, notes=notes)
+    return RunResult(
+        world=world,
+        seed=seed,
+        replications=replications,
+        incidents=incidents,
+        units=units,
+        kpis=kpis,
+        events=events,
+        notes=notes,
+    )
 
 
 def _map(world: World, seed: int, reps: Sequence[int] | range, workers: int, progress):

@@ -53,5 +53,10 @@ def build_units(scenario: Scenario) -> UnitTable:
                 types.append(group.type)
                 local.append(base.jurisdiction == scenario.dispatch.home_jurisdiction)
                 turnout.append(base.turnout())
-    return UnitTable(unit_id=tuple(ids), base=np.asarray(base_ix, dtype=np.int64), unit_type=tuple(types),
-                     local=np.asarray(local, dtype=bool), turnout=tuple(turnout))
+    return UnitTable(
+        unit_id=tuple(ids),
+        base=np.asarray(base_ix, dtype=np.int64),
+        unit_type=tuple(types),
+        local=np.asarray(local, dtype=bool),
+        turnout=tuple(turnout),
+    )

@@ -106,7 +106,14 @@ def pipeline_pieces(line: Pipeline) -> dict[str, np.ndarray]:
         mult[inside] = stretch.rate_multiplier
         in_hca |= inside
     rate = piece_m / 1000.0 * line.failures_per_1000km_yr / 1000.0 * mult
-    return {"lon": lon, "lat": lat, "from_m": edges_m[:-1], "piece_m": piece_m, "in_hca": in_hca, "rate_per_yr": rate}
+    return {
+        "lon": lon,
+        "lat": lat,
+        "from_m": edges_m[:-1],
+        "piece_m": piece_m,
+        "in_hca": in_hca,
+        "rate_per_yr": rate,
+    }
 
 
 def build_sites(scenario: Scenario) -> SiteTable:
@@ -119,22 +126,52 @@ def build_sites(scenario: Scenario) -> SiteTable:
 
     for pi, park in enumerate(scenario.parks):
         for ii, inst in enumerate(park.installations):
-            add(site_id=inst.id, name=inst.name or inst.id, source="park", source_kind=inst.kind, owner_id=park.id,
-                km=np.nan, piece_m=0.0, in_hca=False, lon=inst.lon, lat=inst.lat,
+            add(
+                site_id=inst.id,
+                name=inst.name or inst.id,
+                source="park",
+                source_kind=inst.kind,
+                owner_id=park.id,
+                km=np.nan,
+                piece_m=0.0,
+                in_hca=False,
+                lon=inst.lon,
+                lat=inst.lat,
                 rate_per_s=installation_rate_per_yr(scenario, pi, ii) / SECONDS_PER_YEAR,
-                access_kph=defaults.ACCESS_KPH)
+                access_kph=defaults.ACCESS_KPH,
+            )
     for line in scenario.pipelines:
         pieces = pipeline_pieces(line)
         for k in range(len(pieces["lon"])):
-            add(site_id=f"{line.id}@{pieces['from_m'][k] / 1000:.2f}km", name=line.name or line.id,
-                source="pipeline", source_kind="pipeline", owner_id=line.id, km=pieces["from_m"][k] / 1000,
-                piece_m=pieces["piece_m"][k], in_hca=bool(pieces["in_hca"][k]), lon=pieces["lon"][k],
-                lat=pieces["lat"][k], rate_per_s=pieces["rate_per_yr"][k] / SECONDS_PER_YEAR,
-                access_kph=line.offroad_kph)
+            add(
+                site_id=f"{line.id}@{pieces['from_m'][k] / 1000:.2f}km",
+                name=line.name or line.id,
+                source="pipeline",
+                source_kind="pipeline",
+                owner_id=line.id,
+                km=pieces["from_m"][k] / 1000,
+                piece_m=pieces["piece_m"][k],
+                in_hca=bool(pieces["in_hca"][k]),
+                lon=pieces["lon"][k],
+                lat=pieces["lat"][k],
+                rate_per_s=pieces["rate_per_yr"][k] / SECONDS_PER_YEAR,
+                access_kph=line.offroad_kph,
+            )
     for site in scenario.sites:
-        add(site_id=site.id, name=site.name or site.id, source="site", source_kind="site", owner_id=site.id,
-            km=np.nan, piece_m=0.0, in_hca=False, lon=site.lon, lat=site.lat,
-            rate_per_s=site.incidents_per_yr / SECONDS_PER_YEAR, access_kph=site.access_kph or defaults.ACCESS_KPH)
+        add(
+            site_id=site.id,
+            name=site.name or site.id,
+            source="site",
+            source_kind="site",
+            owner_id=site.id,
+            km=np.nan,
+            piece_m=0.0,
+            in_hca=False,
+            lon=site.lon,
+            lat=site.lat,
+            rate_per_s=site.incidents_per_yr / SECONDS_PER_YEAR,
+            access_kph=site.access_kph or defaults.ACCESS_KPH,
+        )
     arrays = {k: np.asarray(v) for k, v in rows.items()}
     arrays["in_hca"] = arrays["in_hca"].astype(bool)
     for key in ("km", "piece_m", "lon", "lat", "rate_per_s", "access_kph"):
@@ -149,8 +186,9 @@ def hca_problems(scenario: Scenario) -> list[str]:
         length_km = line_length_m(line.coordinates) / 1000
         for hi, stretch in enumerate(line.hca):
             if stretch.to_km > length_km + 1e-6:
-                problems.append(f"pipelines[{li}].hca[{hi}].to_km: beyond the line's end ({length_km:.2f} km), "
-                                f"got {stretch.to_km}")
+                problems.append(
+                    f"pipelines[{li}].hca[{hi}].to_km: beyond the line's end ({length_km:.2f} km), got {stretch.to_km}"
+                )
     return problems
 
 
@@ -184,8 +222,17 @@ def generate_incidents(scenario: Scenario, sites: SiteTable, rng: np.random.Gene
         level[rows] = np.asarray(levels)[_pick_index([spec.severity[lv] for lv in levels], u[rows, 3])]
         if spec.escalation_min is not None:
             escalation_s[rows] = spec.escalation_min.ppf_s(u[rows, 4])
-    return IncidentStream(call_at_s=call_at_s, site=site, km=km, incident_type=incident_type, level=level,
-                          u_on_scene=u[:, 5], escalation_s=escalation_s, u_turnout=u_turnout, type_names=type_names)
+    return IncidentStream(
+        call_at_s=call_at_s,
+        site=site,
+        km=km,
+        incident_type=incident_type,
+        level=level,
+        u_on_scene=u[:, 5],
+        escalation_s=escalation_s,
+        u_turnout=u_turnout,
+        type_names=type_names,
+    )
 
 
 def _pick(weights: dict[str, float], names: tuple[str, ...], u: np.ndarray) -> np.ndarray:

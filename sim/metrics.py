@@ -33,21 +33,23 @@ def incident_table(world: World, stream: IncidentStream, out: SimOutput, replica
     n = len(stream)
     sites = world.sites
     site = stream.site
-    df = pd.DataFrame({
-        "replication": np.full(n, replication, dtype=np.int64),
-        "incident": np.arange(n, dtype=np.int64),
-        "call_at_s": stream.call_at_s,
-        "site_id": sites.site_id[site] if n else np.array([], dtype=str),
-        "source": sites.source[site] if n else np.array([], dtype=str),
-        "source_kind": sites.source_kind[site] if n else np.array([], dtype=str),
-        "owner_id": sites.owner_id[site] if n else np.array([], dtype=str),
-        "km": stream.km,
-        "in_hca": sites.in_hca[site] if n else np.array([], dtype=bool),
-        "lon": sites.lon[site] if n else np.array([]),
-        "lat": sites.lat[site] if n else np.array([]),
-        "incident_type": np.asarray(stream.type_names, dtype=object)[stream.incident_type] if n else [],
-        "level_initial": stream.level,
-    })
+    df = pd.DataFrame(
+        {
+            "replication": np.full(n, replication, dtype=np.int64),
+            "incident": np.arange(n, dtype=np.int64),
+            "call_at_s": stream.call_at_s,
+            "site_id": sites.site_id[site] if n else np.array([], dtype=str),
+            "source": sites.source[site] if n else np.array([], dtype=str),
+            "source_kind": sites.source_kind[site] if n else np.array([], dtype=str),
+            "owner_id": sites.owner_id[site] if n else np.array([], dtype=str),
+            "km": stream.km,
+            "in_hca": sites.in_hca[site] if n else np.array([], dtype=bool),
+            "lon": sites.lon[site] if n else np.array([]),
+            "lat": sites.lat[site] if n else np.array([]),
+            "incident_type": np.asarray(stream.type_names, dtype=object)[stream.incident_type] if n else [],
+            "level_initial": stream.level,
+        }
+    )
     unit_ids = np.asarray(world.units.unit_id, dtype=object)
     base_ids = np.asarray([b.id for b in world.bases], dtype=object)
     per = _unit_phases(ev)
@@ -60,8 +62,7 @@ def incident_table(world: World, stream: IncidentStream, out: SimOutput, replica
     df["dispatched_at_s"] = idx.map(dispatch["time_s"].min())
     df["waited_s"] = df["dispatched_at_s"] - df["call_at_s"]
     df["first_unit"] = idx.map(first["unit"]).map(lambda u: unit_ids[int(u)] if pd.notna(u) else None)
-    df["first_base"] = idx.map(first["unit"]).map(
-        lambda u: base_ids[world.units.base[int(u)]] if pd.notna(u) else None)
+    df["first_base"] = idx.map(first["unit"]).map(lambda u: base_ids[world.units.base[int(u)]] if pd.notna(u) else None)
     df["first_mutual_aid"] = idx.map(first["mutual_aid"]).fillna(0).astype(bool)
     for part in ("activation_s", "turnout_s", "travel_s", "access_s"):
         df[part] = idx.map(first[part])
@@ -78,8 +79,13 @@ def incident_table(world: World, stream: IncidentStream, out: SimOutput, replica
 
 def _unit_phases(ev: pd.DataFrame) -> pd.DataFrame:
     """One row per (incident, unit) dispatch with the time of each phase."""
-    kinds = {EventKind.DISPATCH: "dispatch_at", EventKind.MOBILISED: "mobilised_at", EventKind.EN_ROUTE: "en_route_at",
-             EventKind.AT_ROAD_END: "road_end_at", EventKind.ON_SCENE: "on_scene_at"}
+    kinds = {
+        EventKind.DISPATCH: "dispatch_at",
+        EventKind.MOBILISED: "mobilised_at",
+        EventKind.EN_ROUTE: "en_route_at",
+        EventKind.AT_ROAD_END: "road_end_at",
+        EventKind.ON_SCENE: "on_scene_at",
+    }
     sub = ev[ev.kind.isin([int(k) for k in kinds])]
     wide = sub.pivot_table(index=["incident", "unit"], columns="kind", values="time_s", aggfunc="first")
     wide = wide.rename(columns={int(k): v for k, v in kinds.items()})
@@ -114,16 +120,21 @@ def event_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
 
     ev = out.events
     unit_ids = np.asarray(world.units.unit_id, dtype=object)
-    unit = np.where(ev["unit"] == NO_ID, None, unit_ids[np.clip(ev["unit"], 0, max(len(unit_ids) - 1, 0))]
-                    if len(unit_ids) else None)
-    return pd.DataFrame({
-        "replication": np.full(len(ev), replication, dtype=np.int64),
-        "time_s": ev["time_s"],
-        "event": np.asarray([k.name for k in EventKind], dtype=object)[ev["kind"]],
-        "incident": pd.array(np.where(ev["incident"] == NO_ID, None, ev["incident"]), dtype="Int64"),
-        "unit": unit,
-        "value": ev["value"],
-    })
+    unit = np.where(
+        ev["unit"] == NO_ID,
+        None,
+        unit_ids[np.clip(ev["unit"], 0, max(len(unit_ids) - 1, 0))] if len(unit_ids) else None,
+    )
+    return pd.DataFrame(
+        {
+            "replication": np.full(len(ev), replication, dtype=np.int64),
+            "time_s": ev["time_s"],
+            "event": np.asarray([k.name for k in EventKind], dtype=object)[ev["kind"]],
+            "incident": pd.array(np.where(ev["incident"] == NO_ID, None, ev["incident"]), dtype="Int64"),
+            "unit": unit,
+            "value": ev["value"],
+        }
+    )
 
 
 def unit_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
@@ -131,20 +142,23 @@ def unit_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
     ev = out.events
     units = world.units
     n = len(units)
-    df = pd.DataFrame({
-        "replication": np.full(n, replication, dtype=np.int64),
-        "unit": list(units.unit_id),
-        "base": [world.bases[b].id for b in units.base],
-        "unit_type": list(units.unit_type),
-        "local": units.local,
-    })
+    df = pd.DataFrame(
+        {
+            "replication": np.full(n, replication, dtype=np.int64),
+            "unit": list(units.unit_id),
+            "base": [world.bases[b].id for b in units.base],
+            "unit_type": list(units.unit_type),
+            "local": units.local,
+        }
+    )
     for status in UnitStatus:
         df[f"{status.name.lower()}_s"] = out.status_time_s[:, status]
     busy = out.status_time_s[:, list(BUSY)].sum(axis=1)
     df["utilisation"] = busy / out.end_s
     df["dispatches"] = np.bincount(ev["unit"][ev["kind"] == EventKind.DISPATCH], minlength=n)[:n]
-    df["drill_downtime_s"] = out.status_time_s[:, UnitStatus.DRILL_OFF_SITE] + out.status_time_s[
-        :, UnitStatus.DRILL_AT_BASE]
+    df["drill_downtime_s"] = (
+        out.status_time_s[:, UnitStatus.DRILL_OFF_SITE] + out.status_time_s[:, UnitStatus.DRILL_AT_BASE]
+    )
     starts = ev[ev["kind"] == EventKind.DRILL_START]
     ends = ev[ev["kind"] == EventKind.DRILL_END]
     df["drills"] = np.bincount(starts["unit"], minlength=n)[:n]
@@ -208,8 +222,11 @@ def replication_kpis(incidents: pd.DataFrame, targets: tuple[Target, ...]) -> di
         "access_mean_s": _nanmean(incidents["access_s"].to_numpy(dtype=float)),
         "on_scene_mean_s": _nanmean(incidents["on_scene_s"].to_numpy(dtype=float)),
         "escalation_share": float(incidents["escalated"].mean()) if n else math.nan,
-        "mutual_aid_share": (float(incidents["mutual_aid_units"].sum() / incidents["units_sent"].sum())
-                             if n and incidents["units_sent"].sum() else math.nan),
+        "mutual_aid_share": (
+            float(incidents["mutual_aid_units"].sum() / incidents["units_sent"].sum())
+            if n and incidents["units_sent"].sum()
+            else math.nan
+        ),
     }
     for t in targets:
         k[f"target:{t.name}"] = target_share(incidents, t)
@@ -260,8 +277,13 @@ def breakdown(incidents: pd.DataFrame, by: str, targets: tuple[Target, ...], rep
         per = kpis_per_replication(group, targets, replications)
         summary = summarize(per)
         row = {by: value, "incidents_per_replication": summary["incidents"]["mean"]}
-        for key in ("first_arrival_mean_s", "first_arrival_p90_s", "full_response_mean_s", "escalation_share",
-                    "mutual_aid_share") + tuple(f"target:{t.name}" for t in targets):
+        for key in (
+            "first_arrival_mean_s",
+            "first_arrival_p90_s",
+            "full_response_mean_s",
+            "escalation_share",
+            "mutual_aid_share",
+        ) + tuple(f"target:{t.name}" for t in targets):
             row[key] = summary[key]["mean"]
             row[f"{key}_ci"] = summary[key]["half_width"]
         rows.append(row)
@@ -295,9 +317,17 @@ def run_summary(result) -> dict:
     targets = []
     for t in scenario.targets:
         share = kpis[f"target:{t.name}"]
-        targets.append({"name": t.name, "applies_to": t.applies_to, "measure": t.measure, "limit_min": t.limit_s / 60,
-                        "required_share": t.share, "achieved_share": share,
-                        "met": bool(share["mean"] >= t.share) if np.isfinite(share["mean"]) else None})
+        targets.append(
+            {
+                "name": t.name,
+                "applies_to": t.applies_to,
+                "measure": t.measure,
+                "limit_min": t.limit_s / 60,
+                "required_share": t.share,
+                "achieved_share": share,
+                "met": bool(share["mean"] >= t.share) if np.isfinite(share["mean"]) else None,
+            }
+        )
     units = result.units
     return {
         "scenario": scenario.name,

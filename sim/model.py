@@ -105,8 +105,15 @@ class Model:
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
     def log(self, kind: EventKind, incident: int | None = None, unit: int | None = None, value: float = 0.0) -> None:
-        self.rows.append((self.env.now, int(kind), NO_ID if incident is None else incident,
-                          NO_ID if unit is None else unit, value))
+        self.rows.append(
+            (
+                self.env.now,
+                int(kind),
+                NO_ID if incident is None else incident,
+                NO_ID if unit is None else unit,
+                value,
+            )
+        )
 
     def set_status(self, unit: int, status: UnitStatus) -> None:
         """The one place a unit's status changes; accumulates the time spent in the previous status."""
@@ -142,9 +149,17 @@ class Model:
         for i in range(len(s)):
             yield self.env.timeout(s.call_at_s[i] - self.env.now)
             type_name = s.type_names[s.incident_type[i]]
-            inc = _Incident(index=i, site=int(s.site[i]), type_name=type_name, level=int(s.level[i]),
-                            call_at_s=float(s.call_at_s[i]), escalation_s=float(s.escalation_s[i]),
-                            u_on_scene=float(s.u_on_scene[i]), outstanding={}, cleared=self.env.event())
+            inc = _Incident(
+                index=i,
+                site=int(s.site[i]),
+                type_name=type_name,
+                level=int(s.level[i]),
+                call_at_s=float(s.call_at_s[i]),
+                escalation_s=float(s.escalation_s[i]),
+                u_on_scene=float(s.u_on_scene[i]),
+                outstanding={},
+                cleared=self.env.event(),
+            )
             self.log(EventKind.CALL, i, value=inc.level)
             self._require(inc, self._plan(type_name, inc.level))
 
@@ -197,8 +212,10 @@ class Model:
             yield self.env.timeout(self.scenario.dispatch.mutual_aid.activation_delay_min * 60.0)
         self.log(EventKind.MOBILISED, inc.index, unit)
         u = self.stream.u_turnout[inc.index, k % TURNOUT_DRAWS_PER_INCIDENT]
-        turnout_s = float(w.units.turnout[unit].ppf_s(u)) * slowdown(float(self.proficiency(unit)),
-                                                                      readiness.turnout_penalty) + recall_s
+        turnout_s = (
+            float(w.units.turnout[unit].ppf_s(u)) * slowdown(float(self.proficiency(unit)), readiness.turnout_penalty)
+            + recall_s
+        )
         yield self.env.timeout(turnout_s)
         self.log(EventKind.EN_ROUTE, inc.index, unit)
         self.set_status(unit, UnitStatus.EN_ROUTE)
@@ -285,8 +302,10 @@ class Model:
         self.drill_token[unit] += 1
         token = self.drill_token[unit]
         yield self.env.timeout(plan.duration_s)
-        if self.drill_token[unit] == token and self.status[unit] in (UnitStatus.DRILL_OFF_SITE,
-                                                                      UnitStatus.DRILL_AT_BASE):
+        if self.drill_token[unit] == token and self.status[unit] in (
+            UnitStatus.DRILL_OFF_SITE,
+            UnitStatus.DRILL_AT_BASE,
+        ):
             self._end_drill(unit)
             self.set_status(unit, UnitStatus.AVAILABLE)
             self._serve_waiting(unit)

@@ -79,8 +79,13 @@ def drill_plans(scenario: Scenario, unit_base: np.ndarray, unit_type: tuple[str,
     return plans
 
 
-def proficiency_curve(times_s: np.ndarray, drill_end_s: np.ndarray, level_after: np.ndarray, readiness: ReadinessSpec,
-                      initial: float | None = None) -> np.ndarray:
+def proficiency_curve(
+    times_s: np.ndarray,
+    drill_end_s: np.ndarray,
+    level_after: np.ndarray,
+    readiness: ReadinessSpec,
+    initial: float | None = None,
+) -> np.ndarray:
     """Proficiency at ``times_s`` given drill end times and the level right after each (for plots and checks)."""
     half_life_s = readiness.half_life_days * SECONDS_PER_DAY
     p0 = readiness.initial_proficiency if initial is None else initial

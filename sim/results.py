@@ -120,8 +120,15 @@ def input_checksums(scenario, network_hash: str | None = None) -> dict[str, str]
     return sums
 
 
-def manifest(scenario, *, seed: int, replications: int, command: str, network_hash: str | None = None,
-             extra: dict | None = None) -> dict:
+def manifest(
+    scenario,
+    *,
+    seed: int,
+    replications: int,
+    command: str,
+    network_hash: str | None = None,
+    extra: dict | None = None,
+) -> dict:
     """What a run folder records about how it was made."""
     return {
         "scenario": scenario.name,
@@ -151,25 +158,55 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def write_run(result, results_root: Path, *, command: str, network_hash: str | None = None) -> Path:
-    """Write a whole run (tables, summary, breakdowns, figure, manifest) and return its folder."""
+def write_run(
+    result,
+    results_root: Path,
+    *,
+    command: str,
+    network_hash: str | None = None,
+    label: str | None = None,
+    extra=None,
+    manifest_extra: dict | None = None,
+) -> Path:
+    """Write a whole run (tables, summary, breakdowns, figure, manifest) and return its folder.
+
+    ``extra(folder)`` may write more files (a study's table and figure) before the folder is moved into place.
+    """
     from sim.metrics import breakdown, run_summary, with_source_group
     from sim.report.figures import plot_response_cdf
 
     scenario = result.world.scenario
-    with new_run_dir(results_root, scenario.name, label=f"seed{result.seed}") as run:
+    with new_run_dir(results_root, scenario.name, label=label or f"seed{result.seed}") as run:
         write_table(result.incidents, run.tmp, "incidents")
         write_table(result.units, run.tmp, "units")
         write_table(result.kpis, run.tmp, "kpis")
         result.events.to_parquet(run.tmp / "events.parquet", index=False)
         grouped = with_source_group(result.incidents)
-        parts = [breakdown(grouped, by, scenario.targets, result.replications).rename(columns={by: "group"})
-                 .assign(by=by) for by in ("source_group", "incident_type", "level_final", "first_base")]
+        parts = [
+            breakdown(grouped, by, scenario.targets, result.replications).rename(columns={by: "group"}).assign(by=by)
+            for by in ("source_group", "incident_type", "level_final", "first_base")
+        ]
         table = pd.concat(parts, ignore_index=True)
         write_table(table[["by", *[c for c in table.columns if c != "by"]]], run.tmp, "breakdown")
         write_json(run_summary(result), run.tmp / "summary.json")
-        plot_response_cdf(result.incidents, scenario.targets, title=f"{scenario.name}: response times",
-                          save=True, filepath=run.tmp / "response_times.png")
-        write_json(manifest(scenario, seed=result.seed, replications=result.replications, command=command,
-                            network_hash=network_hash), run.tmp / "manifest.json")
+        plot_response_cdf(
+            result.incidents,
+            scenario.targets,
+            title=f"{scenario.name}: response times",
+            save=True,
+            filepath=run.tmp / "response_times.png",
+        )
+        if extra is not None:
+            extra(run.tmp)
+        write_json(
+            manifest(
+                scenario,
+                seed=result.seed,
+                replications=result.replications,
+                command=command,
+                network_hash=network_hash,
+                extra=manifest_extra,
+            ),
+            run.tmp / "manifest.json",
+        )
     return run.path

@@ -281,8 +281,9 @@ class Scenario(StrictModel):
         plans = self.response_plans.get(incident_type) or defaults.DEFAULT_RESPONSE_PLANS.get(incident_type, {})
         if not plans:
             return {"engine": 1}
-        return dict(plans.get(level) or plans[max(lv for lv in plans if lv <= level) if min(plans) <= level
-                                           else min(plans)])
+        return dict(
+            plans.get(level) or plans[max(lv for lv in plans if lv <= level) if min(plans) <= level else min(plans)]
+        )
 
     def speeds(self) -> dict[str, float]:
         from sim.network import DEFAULT_SPEEDS_KPH
@@ -297,7 +298,9 @@ def _cross_problems(s: Scenario) -> list[str]:
         ids = [item.id for item in getattr(s, section)]
         problems += [f"{section}: duplicate id {i!r}" for i in sorted({i for i in ids if ids.count(i) > 1})]
     inst_ids = [i.id for p in s.parks for i in p.installations]
-    problems += [f"parks: duplicate installation id {i!r}" for i in sorted({i for i in inst_ids if inst_ids.count(i) > 1})]
+    problems += [
+        f"parks: duplicate installation id {i!r}" for i in sorted({i for i in inst_ids if inst_ids.count(i) > 1})
+    ]
     types = set(defaults.DEFAULT_INCIDENT_TYPES) | set(s.incident_types)
     for kind, weights in s.incident_mix.items():
         problems += [f"incident_mix.{kind}.{t}: unknown incident type {t!r}" for t in weights if t not in types]
@@ -307,13 +310,17 @@ def _cross_problems(s: Scenario) -> list[str]:
         if t not in types:
             problems.append(f"response_plans.{t}: unknown incident type {t!r}")
         for level, plan in plans.items():
-            problems += [f"response_plans.{t}.{level}.{u}: count must be > 0, got {c}" for u, c in plan.items() if c <= 0]
+            problems += [
+                f"response_plans.{t}.{level}.{u}: count must be > 0, got {c}" for u, c in plan.items() if c <= 0
+            ]
     if not any(b.units for b in s.bases):
         problems.append("bases: no base has any units")
     if not (s.parks or s.pipelines or s.sites):
         problems.append("no incident sources: give parks, pipelines or sites")
     if s.dispatch.home_jurisdiction not in {b.jurisdiction for b in s.bases if b.units}:
-        problems.append(f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}")
+        problems.append(
+            f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}"
+        )
     return problems
 
 
@@ -375,8 +382,13 @@ def scenario_from_dict(
 def with_overrides(scenario: Scenario, overrides: dict[str, Any]) -> Scenario:
     """A new scenario with dotted-path overrides applied to the original file's content, revalidated."""
     base_dir = scenario.source_path.parent if scenario.source_path else None
-    new = scenario_from_dict(scenario.raw, source=str(scenario.source_path or "<scenario>"), base_dir=base_dir,
-                             text=scenario.source_text, overrides=overrides)
+    new = scenario_from_dict(
+        scenario.raw,
+        source=str(scenario.source_path or "<scenario>"),
+        base_dir=base_dir,
+        text=scenario.source_text,
+        overrides=overrides,
+    )
     return new
 
 
@@ -478,8 +490,11 @@ def _read_line(path: Path) -> list[list[float]]:
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
     data = json.loads(path.read_text(encoding="utf-8"))
-    geoms = [f["geometry"] for f in data["features"]] if data.get("type") == "FeatureCollection" else [
-        data.get("geometry", data)]
+    geoms = (
+        [f["geometry"] for f in data["features"]]
+        if data.get("type") == "FeatureCollection"
+        else [data.get("geometry", data)]
+    )
     for geom in geoms:
         if geom["type"] == "LineString":
             return [c[:2] for c in geom["coordinates"]]

@@ -50,8 +50,14 @@ def load_network(scenario: Scenario, cache_dir: Path | None = None):
     path = spec.path
     if path is not None and not path.is_absolute() and scenario.source_path is not None:
         path = scenario.source_path.parent / path
-    return build_network(spec.source, speeds_kph=scenario.speeds(), path=path, query=spec.query, bbox=spec.bbox,
-                         cache_dir=cache_dir or default_cache_dir())
+    return build_network(
+        spec.source,
+        speeds_kph=scenario.speeds(),
+        path=path,
+        query=spec.query,
+        bbox=spec.bbox,
+        cache_dir=cache_dir or default_cache_dir(),
+    )
 
 
 def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = None) -> World:
@@ -68,9 +74,19 @@ def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = No
     out_s = travel.outbound_s[rows][:, site_node].astype(float)
     in_s = travel.inbound_s[rows][:, site_node].astype(float)
     notes = _notes(network)
-    return World(scenario=scenario, sites=sites, bases=bases, units=build_units(scenario), travel_out_s=out_s,
-                 travel_in_s=in_s, access_s=site_snap_m / (sites.access_kph / 3.6), site_node=site_node,
-                 base_node=base_node, site_snap_m=site_snap_m, notes=notes)
+    return World(
+        scenario=scenario,
+        sites=sites,
+        bases=bases,
+        units=build_units(scenario),
+        travel_out_s=out_s,
+        travel_in_s=in_s,
+        access_s=site_snap_m / (sites.access_kph / 3.6),
+        site_node=site_node,
+        base_node=base_node,
+        site_snap_m=site_snap_m,
+        notes=notes,
+    )
 
 
 def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access_s=None) -> World:
@@ -80,8 +96,15 @@ def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access
     out_s = np.asarray(travel_out_s, dtype=float).reshape(len(bases), len(sites))
     in_s = out_s if travel_in_s is None else np.asarray(travel_in_s, dtype=float).reshape(out_s.shape)
     access = np.zeros(len(sites)) if access_s is None else np.asarray(access_s, dtype=float)
-    return World(scenario=scenario, sites=sites, bases=bases, units=build_units(scenario), travel_out_s=out_s,
-                 travel_in_s=in_s, access_s=access)
+    return World(
+        scenario=scenario,
+        sites=sites,
+        bases=bases,
+        units=build_units(scenario),
+        travel_out_s=out_s,
+        travel_in_s=in_s,
+        access_s=access,
+    )
 
 
 def _check_geometry(scenario: Scenario) -> None:
@@ -98,22 +121,39 @@ def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, 
     problems += _far("bases", [b.id for b in bases], base_m, limit, [(b.lon, b.lat) for b in bases])
     site_node, site_m = network.snap(sites.lon, sites.lat)
     fixed = sites.source != "pipeline"
-    problems += _far("sites", list(sites.site_id[fixed]), site_m[fixed], limit,
-                     list(zip(sites.lon[fixed], sites.lat[fixed], strict=True)))
+    problems += _far(
+        "sites",
+        list(sites.site_id[fixed]),
+        site_m[fixed],
+        limit,
+        list(zip(sites.lon[fixed], sites.lat[fixed], strict=True)),
+    )
     for line in scenario.pipelines:
         rows = np.flatnonzero(sites.owner_id == line.id)
         rows = rows[sites.source[rows] == "pipeline"]
-        problems += _far(f"pipelines[{line.id}]", list(sites.site_id[rows]), site_m[rows], line.max_offroad_m,
-                         list(zip(sites.lon[rows], sites.lat[rows], strict=True)))
+        problems += _far(
+            f"pipelines[{line.id}]",
+            list(sites.site_id[rows]),
+            site_m[rows],
+            line.max_offroad_m,
+            list(zip(sites.lon[rows], sites.lat[rows], strict=True)),
+        )
     if problems:
         raise NetworkError("points too far from the road network:\n  " + "\n  ".join(problems))
-    return np.asarray(base_node, dtype=np.int64), np.asarray(site_node, dtype=np.int64), np.asarray(site_m, float)
+    return (
+        np.asarray(base_node, dtype=np.int64),
+        np.asarray(site_node, dtype=np.int64),
+        np.asarray(site_m, float),
+    )
 
 
 def _far(field_name: str, names: list, dist_m: np.ndarray, limit_m: float, coords: list) -> list[str]:
-    return [f"{field_name}[{name}]: {d:.0f} m from the nearest road node (limit {limit_m:.0f} m) at "
-            f"lon={lon:.5f}, lat={lat:.5f}"
-            for name, d, (lon, lat) in zip(names, dist_m, coords, strict=True) if d > limit_m]
+    return [
+        f"{field_name}[{name}]: {d:.0f} m from the nearest road node (limit {limit_m:.0f} m) at "
+        f"lon={lon:.5f}, lat={lat:.5f}"
+        for name, d, (lon, lat) in zip(names, dist_m, coords, strict=True)
+        if d > limit_m
+    ]
 
 
 def _notes(network) -> tuple[str, ...]:

@@ -13,12 +13,27 @@ from tests.helpers import stream, tiny_scenario, trace
 
 def _bases():
     return [
-        {"id": "near", "lon": 121.0, "lat": 30.0, "turnout_min": 1,
-         "units": [{"type": "engine", "count": 1}, {"type": "hazmat", "count": 1}]},
-        {"id": "mid", "lon": 121.0, "lat": 30.0, "turnout_min": 1,
-         "units": [{"type": "engine", "count": 2}, {"type": "foam", "count": 1}]},
-        {"id": "far", "lon": 121.0, "lat": 30.0, "turnout_min": 1,
-         "units": [{"type": "engine", "count": 1}, {"type": "hazmat", "count": 1}]},
+        {
+            "id": "near",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": 1,
+            "units": [{"type": "engine", "count": 1}, {"type": "hazmat", "count": 1}],
+        },
+        {
+            "id": "mid",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": 1,
+            "units": [{"type": "engine", "count": 2}, {"type": "foam", "count": 1}],
+        },
+        {
+            "id": "far",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": 1,
+            "units": [{"type": "engine", "count": 1}, {"type": "hazmat", "count": 1}],
+        },
     ]
 
 
@@ -41,7 +56,7 @@ def test_short_of_units_the_rest_comes_as_units_free_up():
     world = world_from_matrix(scenario, [[60.0], [300.0], [900.0]])
     out = simulate(world, stream([10.0, 20.0, 30.0]))
     rows = trace(out)
-    assert ("QUEUED" in [k for _, k, i, _ in rows if i == 2])
+    assert "QUEUED" in [k for _, k, i, _ in rows if i == 2]
     first_back = min(t for t, k, _, _ in rows if k == "AT_BASE")
     assert [t for t, k, i, _ in rows if k == "DISPATCH" and i == 2] == [first_back]
 
@@ -53,7 +68,9 @@ def test_escalation_only_past_the_threshold():
     # first arrival is 60 s turnout + 60 s travel = 120 s after the call
     late = simulate(world, stream([0.0], escalation_s=[119.0]))
     on_time = simulate(world, stream([0.0], escalation_s=[121.0]))
-    assert [(k, v) for _, k, _, _, v in late.events.tolist() if k == EventKind.ESCALATED] == [(EventKind.ESCALATED, 2.0)]
+    assert [(k, v) for _, k, _, _, v in late.events.tolist() if k == EventKind.ESCALATED] == [
+        (EventKind.ESCALATED, 2.0)
+    ]
     assert not any(k == EventKind.ESCALATED for k in on_time.events["kind"])
     assert Counter(u.split("/")[1][:4] for u in _dispatched(world, late)) == {"engi": 2, "foam": 1}
     assert len(_dispatched(world, on_time)) == 1
@@ -61,9 +78,21 @@ def test_escalation_only_past_the_threshold():
 
 def _aid_bases(local_minutes: float):
     return [
-        {"id": "home", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
-        {"id": "aid", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "jurisdiction": "neighbour",
-         "units": [{"type": "engine", "count": 1}]},
+        {
+            "id": "home",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": 1,
+            "units": [{"type": "engine", "count": 1}],
+        },
+        {
+            "id": "aid",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": 1,
+            "jurisdiction": "neighbour",
+            "units": [{"type": "engine", "count": 1}],
+        },
     ], [[local_minutes * 60.0], [120.0]]
 
 

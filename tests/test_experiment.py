@@ -8,10 +8,14 @@ from sim.experiment import incident_stream, run_replications
 from sim.world import world_from_matrix
 from tests.helpers import tiny_scenario
 
-BASES = [{"id": "a", "lon": 121.0, "lat": 30.0, "units": [{"type": "engine", "count": 2}]},
-         {"id": "b", "lon": 121.1, "lat": 30.0, "units": [{"type": "engine", "count": 1}]}]
-SITES = [{"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 400},
-         {"id": "s2", "lon": 121.1, "lat": 30.0, "incidents_per_yr": 300}]
+BASES = [
+    {"id": "a", "lon": 121.0, "lat": 30.0, "units": [{"type": "engine", "count": 2}]},
+    {"id": "b", "lon": 121.1, "lat": 30.0, "units": [{"type": "engine", "count": 1}]},
+]
+SITES = [
+    {"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 400},
+    {"id": "s2", "lon": 121.1, "lat": 30.0, "incidents_per_yr": 300},
+]
 
 
 def _world(**extra):
@@ -42,5 +46,7 @@ def test_replication_stream_independent_of_replication_count_and_bases():
 
 def test_different_seeds_differ():
     w = _world()
-    assert len(incident_stream(w, 1, 0)) != len(incident_stream(w, 2, 0)) or \
-        (incident_stream(w, 1, 0).call_at_s != incident_stream(w, 2, 0).call_at_s).any()
+    assert (
+        len(incident_stream(w, 1, 0)) != len(incident_stream(w, 2, 0))
+        or (incident_stream(w, 1, 0).call_at_s != incident_stream(w, 2, 0).call_at_s).any()
+    )

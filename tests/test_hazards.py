@@ -22,9 +22,20 @@ def _line_km(length_km: float):
 def test_pipeline_incidents_follow_the_rate_weighting():
     coords = _line_km(10.0)
     length_km = line_length_m(coords) / 1000
-    raw = {"name": "p", "horizon_days": 365, "bases": [BASE],
-           "pipelines": [{"id": "gas", "product": "natural_gas", "coordinates": coords,
-                          "failures_per_1000km_yr": 20000, "hca": [{"from_km": 2, "to_km": 4, "rate_multiplier": 3}]}]}
+    raw = {
+        "name": "p",
+        "horizon_days": 365,
+        "bases": [BASE],
+        "pipelines": [
+            {
+                "id": "gas",
+                "product": "natural_gas",
+                "coordinates": coords,
+                "failures_per_1000km_yr": 20000,
+                "hca": [{"from_km": 2, "to_km": 4, "rate_multiplier": 3}],
+            }
+        ],
+    }
     scenario = scenario_from_dict(raw)
     sites = build_sites(scenario)
     stream = generate_incidents(scenario, sites, np.random.default_rng(7))
@@ -43,18 +54,33 @@ def test_pipeline_incidents_follow_the_rate_weighting():
 
 
 def test_installation_default_rate_is_kind_times_grade_times_level():
-    raw = {"name": "p", "horizon_days": 10, "bases": [BASE],
-           "parks": [{"id": "east", "risk_grade": "A", "installations": [
-               {"id": "t", "kind": "tank_farm", "hazard_source_level": 1, "lon": 121.0, "lat": 30.0},
-               {"id": "w", "kind": "warehouse", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 7}]}]}
+    raw = {
+        "name": "p",
+        "horizon_days": 10,
+        "bases": [BASE],
+        "parks": [
+            {
+                "id": "east",
+                "risk_grade": "A",
+                "installations": [
+                    {"id": "t", "kind": "tank_farm", "hazard_source_level": 1, "lon": 121.0, "lat": 30.0},
+                    {"id": "w", "kind": "warehouse", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 7},
+                ],
+            }
+        ],
+    }
     scenario = scenario_from_dict(raw)
     assert installation_rate_per_yr(scenario, 0, 0) == pytest.approx(0.8 * 2.0 * 1.6)
     assert installation_rate_per_yr(scenario, 0, 1) == 7
 
 
 def test_stream_does_not_depend_on_bases():
-    raw = {"name": "p", "horizon_days": 100, "bases": [BASE],
-           "sites": [{"id": "s", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 100}]}
+    raw = {
+        "name": "p",
+        "horizon_days": 100,
+        "bases": [BASE],
+        "sites": [{"id": "s", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 100}],
+    }
     more = dict(raw, bases=[BASE, dict(BASE, id="c", units=[{"type": "hazmat", "count": 3}])])
     a = scenario_from_dict(raw)
     b = scenario_from_dict(more)

@@ -21,13 +21,25 @@ def test_exact_trace_one_unit_two_incidents():
     world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]], [[150.0]])
     out = simulate(world, stream([100.0, 200.0]))
     assert trace(out) == [
-        (100.0, "CALL", 0, None), (100.0, "DISPATCH", 0, 0), (100.0, "MOBILISED", 0, 0),
-        (160.0, "EN_ROUTE", 0, 0), (200.0, "CALL", 1, None), (200.0, "QUEUED", 1, None),
-        (280.0, "AT_ROAD_END", 0, 0), (280.0, "ON_SCENE", 0, 0),
-        (2080.0, "CLEARED", 0, None), (2080.0, "RELEASED", 0, 0), (2230.0, "AT_BASE", 0, 0),
-        (2230.0, "DISPATCH", 1, 0), (2230.0, "MOBILISED", 1, 0), (2290.0, "EN_ROUTE", 1, 0),
-        (2410.0, "AT_ROAD_END", 1, 0), (2410.0, "ON_SCENE", 1, 0), (4210.0, "CLEARED", 1, None),
-        (4210.0, "RELEASED", 1, 0), (4360.0, "AT_BASE", 1, 0),
+        (100.0, "CALL", 0, None),
+        (100.0, "DISPATCH", 0, 0),
+        (100.0, "MOBILISED", 0, 0),
+        (160.0, "EN_ROUTE", 0, 0),
+        (200.0, "CALL", 1, None),
+        (200.0, "QUEUED", 1, None),
+        (280.0, "AT_ROAD_END", 0, 0),
+        (280.0, "ON_SCENE", 0, 0),
+        (2080.0, "CLEARED", 0, None),
+        (2080.0, "RELEASED", 0, 0),
+        (2230.0, "AT_BASE", 0, 0),
+        (2230.0, "DISPATCH", 1, 0),
+        (2230.0, "MOBILISED", 1, 0),
+        (2290.0, "EN_ROUTE", 1, 0),
+        (2410.0, "AT_ROAD_END", 1, 0),
+        (2410.0, "ON_SCENE", 1, 0),
+        (4210.0, "CLEARED", 1, None),
+        (4210.0, "RELEASED", 1, 0),
+        (4360.0, "AT_BASE", 1, 0),
     ]
 
 
@@ -68,7 +80,8 @@ def test_mmc_matches_erlang_c():
         [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 0, "units": [{"type": "engine", "count": c}]}],
         [{"id": "s", "lon": 121.0, "lat": 30.0, "incidents_per_yr": lam_per_h * 24 * 365.25}],
         incident_types={"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": mean_work_min}}}},
-        horizon_days=60, replications=12,
+        horizon_days=60,
+        replications=12,
     )
     world = world_from_matrix(scenario, [[0.0]])
     result = run_replications(world, workers=1)
@@ -76,8 +89,10 @@ def test_mmc_matches_erlang_c():
     p_wait = erlang_c(c, offered)
     mean_wait_s = p_wait / (c / (mean_work_min * 60) - lam_per_h / 3600)
     per_rep = result.incidents.groupby("replication")
-    for observed, theory in ((per_rep["waited_s"].apply(lambda w: (w > 0).mean()), p_wait),
-                             (per_rep["waited_s"].mean(), mean_wait_s)):
+    for observed, theory in (
+        (per_rep["waited_s"].apply(lambda w: (w > 0).mean()), p_wait),
+        (per_rep["waited_s"].mean(), mean_wait_s),
+    ):
         v = observed.to_numpy()
         half = stats.t.ppf(0.995, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
         assert abs(v.mean() - theory) <= half, (v.mean(), theory, half)

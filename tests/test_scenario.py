@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from sim.errors import ScenarioError
 from sim.scenario import json_schema, load_scenario, scenario_from_dict, set_dotted, with_overrides
@@ -28,7 +29,7 @@ def _problems(raw: dict) -> list[str]:
 def test_good_scenario_is_frozen():
     s = scenario_from_dict(GOOD)
     assert s.bases[0].units[0].count == 2
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         s.name = "x"
 
 
@@ -60,7 +61,8 @@ def test_files_resolve_relative_to_the_scenario(tmp_path: Path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "inst.csv").write_text(
         "id,name,kind,lon,lat,hazards\nt1,罐区,tank_farm,121.0,30.0,flammable;toxic\nt2,x,reactor,121.0,30.0,\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     raw = dict(GOOD, parks=[{"id": "p", "risk_grade": "B", "installations_file": "data/inst.csv"}])
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")

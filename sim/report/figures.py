@@ -27,8 +27,12 @@ def _finish(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi: int)
 
 def ecdf_band(values_by_rep: list[np.ndarray], grid: np.ndarray, level: float = 0.95):
     """Mean empirical CDF over replications on ``grid`` with a Student-t band (NaN values count as never)."""
-    curves = np.array([np.searchsorted(np.sort(np.nan_to_num(v, nan=np.inf)), grid, side="right") / max(len(v), 1)
-                       for v in values_by_rep])
+    curves = np.array(
+        [
+            np.searchsorted(np.sort(np.nan_to_num(v, nan=np.inf)), grid, side="right") / max(len(v), 1)
+            for v in values_by_rep
+        ]
+    )
     mean = curves.mean(axis=0)
     n = len(curves)
     if n < 2:
@@ -37,20 +41,30 @@ def ecdf_band(values_by_rep: list[np.ndarray], grid: np.ndarray, level: float = 
     return mean, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)
 
 
-def plot_response_cdf(incidents: pd.DataFrame, targets=(), *, title: str = "", save: bool = False,
-                      show: bool = False, filepath: Path | None = None, dpi: int = 120):
+def plot_response_cdf(
+    incidents: pd.DataFrame,
+    targets=(),
+    *,
+    title: str = "",
+    save: bool = False,
+    show: bool = False,
+    filepath: Path | None = None,
+    dpi: int = 120,
+):
     """CDF of first arrival and full response (minutes) with 95% bands over replications and target lines."""
     use_cjk_font()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     reps = sorted(incidents["replication"].unique())
     top_min = np.nanpercentile(incidents["full_response_s"].to_numpy(float) / 60, 99) if len(incidents) else 30
-    top_min = float(np.nan_to_num(max(top_min, incidents["first_arrival_s"].max() / 60 if len(incidents) else 0,
-                                      10)))
+    top_min = float(np.nan_to_num(max(top_min, incidents["first_arrival_s"].max() / 60 if len(incidents) else 0, 10)))
     grid = np.linspace(0, top_min * 60, 400)
-    for column, label, style in (("first_arrival_s", "first arrival", "-"), ("full_response_s", "full response", "--")):
+    for column, label, style in (
+        ("first_arrival_s", "first arrival", "-"),
+        ("full_response_s", "full response", "--"),
+    ):
         per = [incidents.loc[incidents["replication"] == r, column].to_numpy(float) for r in reps]
         mean, low, high = ecdf_band(per, grid)
-        line, = ax.plot(grid / 60, mean, style, label=label)
+        (line,) = ax.plot(grid / 60, mean, style, label=label)
         ax.fill_between(grid / 60, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     for t in targets:
         ax.axvline(t.limit_s / 60, color="grey", linestyle=":", linewidth=1)

@@ -1,0 +1,63 @@
+"""Figures of planning studies: the drill-frequency trade-off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from sim.report.figures import _finish
+from sim.report.fonts import use_cjk_font
+
+
+def _label(objective: str) -> str:
+    if objective.startswith("target:"):
+        return f"share within target '{objective[7:]}'"
+    return objective.replace("_s", " (min)").replace("_", " ")
+
+
+def plot_drill_tradeoff(
+    table: pd.DataFrame,
+    objective: str,
+    *,
+    title: str = "",
+    save: bool = False,
+    show: bool = False,
+    filepath: Path | None = None,
+    dpi: int = 120,
+):
+    """Objective KPI (with 95% CI) against drill interval, above proficiency and drill downtime."""
+    use_cjk_font()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.5), sharex=True)
+    x = table["interval_days"].to_numpy(float)
+    scale = 60.0 if objective.endswith("_s") else 1.0
+    y = table[objective].to_numpy(float) / scale
+    err = table[f"{objective}_ci"].to_numpy(float) / scale
+    top.errorbar(x, y, yerr=np.nan_to_num(err), marker="o", capsize=4)
+    best = table["best"].to_numpy(bool)
+    top.scatter(x[best], y[best], s=160, facecolors="none", edgecolors="crimson", linewidths=2, label="best", zorder=3)
+    top.set_ylabel(_label(objective))
+    top.grid(alpha=0.3)
+    top.legend(loc="best")
+    bottom.plot(x, table["mean_proficiency"], marker="s", color="tab:green", label="mean proficiency (0-1)")
+    bottom.set_ylabel("mean proficiency (0-1)")
+    bottom.set_ylim(0, 1.05)
+    twin = bottom.twinx()
+    twin.plot(
+        x,
+        table["drill_downtime_h_per_unit_yr"],
+        marker="^",
+        color="tab:orange",
+        label="drill downtime (h per unit-year)",
+    )
+    twin.set_ylabel("drill downtime (h per unit-year)")
+    bottom.set_xscale("log")
+    bottom.set_xticks(x, [f"{v:g}" for v in x])
+    bottom.set_xlabel("drill interval (days, log scale)")
+    bottom.grid(alpha=0.3)
+    lines = bottom.get_lines() + twin.get_lines()
+    bottom.legend(lines, [ln.get_label() for ln in lines], loc="lower left", fontsize=8)
+    top.set_title(title or "Drill-frequency trade-off (common random numbers, 95% CI)")
+    return _finish(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)
