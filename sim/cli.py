@@ -16,13 +16,21 @@ from sim import __version__  # noqa: E402
 from sim.errors import RescuesimError  # noqa: E402
 
 
-def _progress(args) -> object:
+def _progress(args, what: str = "replications"):
+    """A progress callback drawing a tqdm bar on a terminal; None with --quiet or when not on a terminal."""
     if args.quiet or not sys.stderr.isatty():
         return None
+    from tqdm import tqdm
+
+    bar = None
 
     def show(done: int, total: int) -> None:
-        bar = "#" * int(30 * done / total)
-        print(f"\r  replications [{bar:<30}] {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=what, unit="rep", file=sys.stderr)
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
 
     return show
 
@@ -244,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common_run_options(p)
     p.set_defaults(func=cmd_drills)
 
+    p = sub.add_parser("study", help="run a study file (variants and grids on common random numbers; resumable)")
+    p.add_argument("study", type=Path)
+    p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: cores)")
+    p.add_argument("--results", default="results", help="results root folder (default: ./results)")
+    _executor_options(p)
+    p.set_defaults(func=cmd_study)
+
     p = sub.add_parser("validate", help="check a scenario file without running it")
     p.add_argument("scenario", type=Path)
     p.add_argument("--network", action="store_true", help="also load the road network and snap every point")
@@ -265,7 +280,27 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=_non_negative_int, default=None, help="default: the scenario's")
     p.add_argument("--results", default="results", help="results root folder (default: ./results)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    p.add_argument("--quiet", action="store_true")
+    _executor_options(p)
+
+
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dask", default=None, metavar="local|tcp://HOST:PORT",
+                   help="run replications on Dask: a LocalCluster of --workers processes, or an existing scheduler")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
+
+
+def cmd_study(args) -> int:
+    from sim.study import load_study, run_study
+
+    spec = load_study(args.study)
+    folder = run_study(spec, Path(args.results), workers=args.workers, dask=args.dask,
+                       progress=None if args.quiet else lambda n: _say(args, f"  cell {n}"))
+    if not args.quiet:
+        import pandas as pd
+
+        print(pd.read_csv(folder / "study.csv").to_string(index=False, max_colwidth=40))
+    print(folder)
+    return 0
 
 
 def _positive_int(text: str) -> int:

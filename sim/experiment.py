@@ -78,14 +78,22 @@ def run_replications(
     replications: int | None = None,
     seed: int | None = None,
     workers: int | None = None,
+    dask: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Run replications 0..R-1 (serially with ``workers=1``, else in a process pool) and collect the tables."""
+    """Run replications 0..R-1 and collect the tables.
+
+    Serially with ``workers=1``, in a local process pool otherwise, or on Dask with ``dask="local"`` (a
+    LocalCluster of ``workers`` processes) or ``dask="tcp://host:8786"`` (an existing scheduler).
+    """
     scenario = world.scenario
     replications = replications or scenario.replications
     seed = scenario.seed if seed is None else seed
     workers = default_workers() if workers is None else workers
-    parts = list(_map(world, seed, range(replications), min(workers, replications), progress))
+    if dask:
+        parts = list(_map_dask(world, seed, range(replications), workers, dask, progress))
+    else:
+        parts = list(_map(world, seed, range(replications), min(workers, replications), progress))
     incidents = pd.concat([p[0] for p in parts], ignore_index=True)
     units = pd.concat([p[1] for p in parts], ignore_index=True)
     events = pd.concat([p[3] for p in parts], ignore_index=True)
@@ -116,3 +124,35 @@ def _map(world: World, seed: int, reps: Sequence[int] | range, workers: int, pro
             yield part
             if progress:
                 progress(done, total)
+
+
+def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, progress):
+    """Replications as Dask tasks, gathered in replication order."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        from sim.errors import RescuesimError
+
+        raise RescuesimError("--dask needs dask.distributed: pip install 'rescuesim[dask]'") from None
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(address, timeout="10s")
+        except OSError as exc:
+            from sim.errors import RescuesimError
+
+            raise RescuesimError(f"--dask: cannot reach the scheduler at {address}: {exc}") from None
+    try:
+        world_f = client.scatter(world, broadcast=True)
+        futures = client.map(run_one, [world_f] * len(reps), [seed] * len(reps), list(reps), pure=False)
+        for done, future in enumerate(futures, 1):
+            yield future.result()
+            if progress:
+                progress(done, len(reps))
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -337,5 +337,34 @@ def run_summary(result) -> dict:
         "kpis": {k: v for k, v in kpis.items() if not k.startswith("target:")},
         "targets": targets,
         "utilisation_mean": mean_ci(units.groupby("replication")["utilisation"].mean().to_numpy(float)),
+        "drill_compliance": drill_compliance(result.world, units),
         "notes": list(result.notes),
     }
+
+
+def drill_compliance(world: World, units: pd.DataFrame) -> list[dict]:
+    """Per unit that drills or is a hazmat unit: realised drill rate and longest gap against the statutory interval.
+
+    The longest gap is the longest stretch without starting a drill (from the start of the horizon, over all
+    replications); a unit is flagged when that gap or its planned interval exceeds the statutory interval (half a
+    year by default), or when it does not drill at all.
+    """
+    statutory_days = world.scenario.readiness.statutory_interval_days
+    horizon_yr = world.scenario.horizon_days / 365.25
+    rows = []
+    for u, unit_id in enumerate(world.units.unit_id):
+        has_plan = _has_drill_plan(world, u)
+        if not has_plan and world.units.unit_type[u] != "hazmat":
+            continue
+        mine = units[units["unit"] == unit_id]
+        spec = world.bases[world.units.base[u]].drills or world.scenario.drills
+        rows.append({
+            "unit": unit_id,
+            "planned_drills_per_yr": 365.25 / spec.interval_days if has_plan else 0.0,
+            "realised_drills_per_yr": float(mine["drills"].mean() / horizon_yr),
+            "max_gap_days": float(mine["max_drill_gap_days"].max()),
+            "statutory_interval_days": statutory_days,
+            "compliant": bool(has_plan and spec.interval_days <= statutory_days
+                              and mine["max_drill_gap_days"].max() <= statutory_days + 1e-9),
+        })
+    return rows

@@ -8,19 +8,29 @@ variants are then differences of policy, not of luck.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import itertools
+import json
 import math
+import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
+from pydantic import Field, ValidationError, field_validator
 
-from sim.errors import RescuesimError
+from sim.errors import RescuesimError, ScenarioError
 from sim.experiment import RunResult, run_replications
 from sim.forces import active_bases, build_units
 from sim.metrics import mean_ci
+from sim.results import slugify, write_json
 from sim.scenario import Scenario, with_overrides
+from sim.schema_base import StrictModel
 from sim.world import World, build_world
 
 SECONDS_PER_HOUR = 3600.0
@@ -142,3 +152,132 @@ def best_margin(table: pd.DataFrame, objective: str) -> tuple[float, float]:
     others = np.delete(values, best)
     margin = float(np.nanmin(np.abs(others - values[best]))) if len(others) else math.nan
     return float(values[best]), margin
+
+
+# --- study files ---------------------------------------------------------------------------------------------------
+
+
+class StudyVariant(StrictModel):
+    name: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class StudySpec(StrictModel):
+    """A study file: a scenario, named variants and/or a grid over fields, all on common random numbers."""
+
+    name: str
+    scenario: Path
+    replications: int | None = Field(default=None, gt=0)
+    seed: int | None = Field(default=None, ge=0)
+    variants: tuple[StudyVariant, ...] = ()
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="dotted path -> values (cartesian product)")
+
+    @field_validator("grid")
+    @classmethod
+    def _non_empty(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        empty = [k for k, values in v.items() if not values]
+        if empty:
+            raise ValueError(f"every grid field needs at least one value, got none for {empty}")
+        return v
+
+
+def load_study(path: Path) -> StudySpec:
+    """Read and validate a study file (the scenario path resolves relative to it)."""
+    from sim.scenario import _format_errors  # one error format for every file the user writes
+
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(str(path), ["file not found"]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(str(path), [f"not valid YAML: {exc}"]) from None
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ScenarioError(str(path), _format_errors(exc, StudySpec)) from None
+    if not spec.scenario.is_absolute():
+        spec = spec.model_copy(update={"scenario": Path(path).parent / spec.scenario})
+    return spec
+
+
+def study_cells(spec: StudySpec) -> list[Variant]:
+    """Every (variant x grid point) cell, each with a stable id made of its name and a hash of its overrides."""
+    variants = list(spec.variants) or [StudyVariant(name="base")]
+    keys = list(spec.grid)
+    points = list(itertools.product(*(spec.grid[k] for k in keys))) if keys else [()]
+    cells = []
+    for v in variants:
+        for point in points:
+            overrides = dict(v.overrides) | dict(zip(keys, point, strict=True))
+            label = v.name + "".join(f" {k.split('.')[-1]}={val}" for k, val in zip(keys, point, strict=True))
+            cells.append(Variant(name=label, overrides=overrides))
+    return cells
+
+
+def cell_id(cell: Variant) -> str:
+    digest = hashlib.sha256(json.dumps(cell.overrides, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return f"{slugify(cell.name)[:60]}-{digest}"
+
+
+def run_study(spec: StudySpec, results_root: Path, *, workers: int | None = None, dask: str | None = None,
+              progress: Callable[[str], None] | None = None) -> Path:
+    """Run every cell not finished yet; each cell is written atomically, so an interrupted study resumes."""
+    from sim.scenario import load_scenario
+    from sim.world import load_network
+
+    scenario = load_scenario(spec.scenario)
+    cells = study_cells(spec)
+    folder = Path(results_root) / slugify(scenario.name) / f"study-{slugify(spec.name)}"
+    (folder / "cells").mkdir(parents=True, exist_ok=True)
+    network = None
+    rows = []
+    for cell in cells:
+        cell_dir = folder / "cells" / cell_id(cell)
+        if not (cell_dir / "summary.json").is_file():
+            network = network if network is not None else load_network(scenario)
+            if progress:
+                progress(cell.name)
+            variant = with_overrides(scenario, cell.overrides) if cell.overrides else scenario
+            result = run_replications(build_world(variant, network), replications=spec.replications, seed=spec.seed,
+                                      workers=workers, dask=dask)
+            _write_cell(cell_dir, cell, result)
+        elif progress:
+            progress(f"{cell.name} (done before, skipped)")
+        rows.append(_cell_row(cell, cell_dir))
+    table = pd.DataFrame(rows)
+    _atomic(folder / "study.csv", lambda p: table.to_csv(p, index=False, lineterminator="\n"))
+    _atomic(folder / "study.json", lambda p: write_json({"study": spec.name, "scenario": str(spec.scenario),
+                                                          "cells": [c.name for c in cells]}, p))
+    return folder
+
+
+def _write_cell(cell_dir: Path, cell: Variant, result: RunResult) -> None:
+    from sim.metrics import run_summary
+
+    tmp = cell_dir.with_name(f".partial-{cell_dir.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        result.kpis.to_parquet(tmp / "kpis.parquet", index=False)
+        write_json({"cell": cell.name, "overrides": cell.overrides} | run_summary(result), tmp / "summary.json")
+        shutil.rmtree(cell_dir, ignore_errors=True)
+        tmp.rename(cell_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _cell_row(cell: Variant, cell_dir: Path) -> dict[str, Any]:
+    kpis = pd.read_parquet(cell_dir / "kpis.parquet")
+    row: dict[str, Any] = {"cell": cell.name, "cell_id": cell_dir.name} | {k: v for k, v in cell.overrides.items()}
+    for col in [c for c in kpis.columns if c != "replication"]:
+        ci = mean_ci(kpis[col].to_numpy(float))
+        row[col] = ci["mean"]
+        row[f"{col}_ci"] = ci["half_width"]
+    return row
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    write(tmp)
+    os.replace(tmp, path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from sim.experiment import incident_stream, run_replications
 from sim.world import world_from_matrix
@@ -50,3 +51,12 @@ def test_different_seeds_differ():
         len(incident_stream(w, 1, 0)) != len(incident_stream(w, 2, 0))
         or (incident_stream(w, 1, 0).call_at_s != incident_stream(w, 2, 0).call_at_s).any()
     )
+
+
+def test_dask_local_cluster_gives_identical_results():
+    pytest.importorskip("dask.distributed")
+    world = _world(drills={"interval_days": 3, "duration_h": 6})
+    serial = run_replications(world, replications=3, workers=1)
+    dask = run_replications(world, replications=3, workers=2, dask="local")
+    for name in ("incidents", "units", "kpis", "events"):
+        pd.testing.assert_frame_equal(getattr(serial, name), getattr(dask, name))
