@@ -8,9 +8,8 @@ Units of another jurisdiction (mutual aid) are considered only when no local uni
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from sim.world import World
 
@@ -29,33 +28,39 @@ class NearestEta:
         spec = world.scenario.dispatch.mutual_aid
         self._activation_s = spec.activation_delay_min * 60.0
         self._local_limit_s = spec.local_eta_limit_min * 60.0
-        self._unit_base = world.units.base
-        self._local = world.units.local
-        self._travel = world.travel_out_s
-        self._access = world.access_s
-        types = sorted(set(world.units.unit_type))
-        codes = np.asarray([types.index(t) for t in world.units.unit_type], dtype=np.int64)
-        self.units_of_type: dict[str, np.ndarray] = {t: np.flatnonzero(codes == i) for i, t in enumerate(types)}
+        self._unit_base = world.units.base.tolist()
+        self._local = world.units.local.tolist()
+        self._travel = world.travel_out_s.tolist()
+        self._access = world.access_s.tolist()
+        self.units_of_type: dict[str, list[int]] = {}
+        for unit, unit_type in enumerate(world.units.unit_type):
+            self.units_of_type.setdefault(unit_type, []).append(unit)
 
     def choose(
-        self, site: int, unit_type: str, count: int, available: np.ndarray, expected_turnout_s: np.ndarray
+        self,
+        site: int,
+        unit_type: str,
+        count: int,
+        available: Sequence[bool],
+        expected_turnout_s: Callable[[int], float],
     ) -> list[Choice]:
-        """Up to ``count`` units for one requirement, best first (fewer if not enough are available)."""
-        pool = self.units_of_type.get(unit_type)
-        if pool is None or count <= 0:
-            return []
-        pool = pool[available[pool]]
-        if len(pool) == 0:
-            return []
-        eta = expected_turnout_s[pool] + self._travel[self._unit_base[pool], site] + self._access[site]
-        local = self._local[pool]
-        eta = np.where(local, eta, eta + self._activation_s)
-        within = np.flatnonzero(local & (eta <= self._local_limit_s))
-        rest = np.flatnonzero(~(local & (eta <= self._local_limit_s)))
-        order = np.concatenate(
-            [within[np.argsort(eta[within], kind="stable")], rest[np.argsort(eta[rest], kind="stable")]]
-        )[:count]
-        return [Choice(int(pool[i]), not bool(local[i]), float(eta[i])) for i in order]
+        """Up to ``count`` units for one requirement, best first (fewer if not enough are available).
+
+        Local units that can arrive within the limit come first, by ETA; then every other unit (local ones beyond
+        the limit, and mutual aid with its activation delay added) by ETA. Ties go to the lower unit index.
+        """
+        ranked = []
+        access_s = self._access[site]
+        for unit in self.units_of_type.get(unit_type, ()):
+            if not available[unit]:
+                continue
+            eta = expected_turnout_s(unit) + self._travel[self._unit_base[unit]][site] + access_s
+            local = self._local[unit]
+            if not local:
+                eta += self._activation_s
+            ranked.append((not (local and eta <= self._local_limit_s), eta, unit))
+        ranked.sort()
+        return [Choice(unit, not self._local[unit], eta) for _, eta, unit in ranked[:count]]
 
 
 POLICIES = {"nearest_eta": NearestEta}

@@ -13,7 +13,8 @@ Every step is appended to the event log; everything else is derived from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
@@ -42,28 +43,26 @@ class EventKind(IntEnum):
     DRILL_END = 12  # value: proficiency after the drill
 
 
-@dataclass
+@dataclass(eq=False)
 class _Incident:
     index: int
     site: int
     type_name: str
     level: int
     call_at_s: float
-    escalation_s: float
-    u_on_scene: float
     outstanding: dict[str, int]
     dispatched: int = 0
-    arrived: int = 0
     first_arrival_at_s: float | None = None
-    cleared: simpy.Event | None = None
+    on_scene: list[int] = field(default_factory=list)
+    cleared: bool = False
     waiting: bool = False
 
 
 @dataclass(frozen=True, eq=False)
 class SimOutput:
-    """What one replication produced: the event log and the time each unit spent in each status."""
+    """What one replication produced: the event log (in time order) and the time each unit spent in each status."""
 
-    events: np.ndarray  # structured: time_s, kind, incident, unit, value (incident/unit -1 never used: see mask)
+    events: np.ndarray  # structured EVENT_DTYPE rows; NO_ID where a row has no incident or no unit
     status_time_s: np.ndarray  # (n_units, len(UnitStatus))
     end_s: float
     notes: tuple[str, ...]
@@ -71,10 +70,17 @@ class SimOutput:
 
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
 NO_ID = np.iinfo(np.int64).min  # marks "no incident" / "no unit" in the packed log; never a valid index
+_DISPATCHABLE = (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE)
 
 
 class Model:
-    """One replication: a world, an incident stream, and the SimPy processes that play them out."""
+    """One replication: a world, an incident stream, and the SimPy events that play them out.
+
+    A dispatched unit is driven by two timed SimPy events with callbacks (arrival on scene; back at base) rather
+    than a generator per dispatch: the phases in between are known when the unit is dispatched, so they are logged
+    then and the status time is accounted at the phase boundaries. Incident arrivals and drills are processes.
+    Durations are precomputed by inverse CDF from the stream's uniforms, vectorised, before the run.
+    """
 
     def __init__(self, world: World, stream: IncidentStream) -> None:
         self.env = simpy.Environment()
@@ -82,53 +88,72 @@ class Model:
         self.stream = stream
         self.scenario = world.scenario
         self.policy = make_policy(world)
-        self.incident_types = self.scenario.all_incident_types()
-        n = len(world.units)
-        self.status = [UnitStatus.AVAILABLE] * n
-        self.status_since = np.zeros(n)
-        self.status_time_s = np.zeros((n, len(UnitStatus)))
-        self.available = np.ones(n, dtype=bool)
-        self.turnout_mean_s = np.asarray([d.mean_s() for d in world.units.turnout])
-        self.recall_s = np.zeros(n)
         readiness = self.scenario.readiness
+        self.turnout_penalty = readiness.turnout_penalty
+        self.on_scene_penalty = readiness.on_scene_penalty
+        self.escalation_bonus = readiness.escalation_bonus
+        self.activation_s = self.scenario.dispatch.mutual_aid.activation_delay_min * 60.0
+        n = len(world.units)
+        self.unit_base = world.units.base.tolist()
+        self.unit_type = list(world.units.unit_type)
+        self.travel_out_s = world.travel_out_s.tolist()
+        self.travel_in_s = world.travel_in_s.tolist()
+        self.access_s = world.access_s.tolist()
+        self.status = [UnitStatus.AVAILABLE] * n
+        self.status_since = [0.0] * n
+        self.status_time_s = [[0.0] * len(UnitStatus) for _ in range(n)]
+        self.available = [True] * n
+        self.turnout_mean_s = [d.mean_s() for d in world.units.turnout]
+        self.recall_s = [0.0] * n
+        self.turnout_draw_s, self.unit_draws = _turnout_draws(world, stream)
+        self.work_s = _work_draws(self.scenario, stream)
         self.drill_plans = drill_plans(self.scenario, world.units.base, world.units.unit_type)
-        drills_on = np.asarray([p is not None for p in self.drill_plans], dtype=bool)
-        self.half_life_s = np.where(drills_on, readiness.half_life_days * SECONDS_PER_DAY, np.inf)
-        self.prof_last = np.full(n, readiness.initial_proficiency)
-        self.prof_at_s = np.zeros(n)
+        half_life_s = readiness.half_life_days * SECONDS_PER_DAY
+        self.half_life_s = [half_life_s if p is not None else math.inf for p in self.drill_plans]
+        self.prof_last = [readiness.initial_proficiency] * n
+        self.prof_at_s = [0.0] * n
         self.drill_pending = [False] * n
         self.drill_token = [0] * n
         self.returned = [self.env.event() for _ in range(n)]
         self.waiting: list[_Incident] = []
         self.rows: list[tuple] = []
         self.notes: set[str] = set()
+        self._plans: dict[tuple[str, int], dict[str, int]] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
-    def log(self, kind: EventKind, incident: int | None = None, unit: int | None = None, value: float = 0.0) -> None:
+    def log(
+        self,
+        kind: EventKind,
+        incident: int | None = None,
+        unit: int | None = None,
+        value: float = 0.0,
+        at_s: float | None = None,
+    ) -> None:
+        """Append a row; ``at_s`` (default now) may lie ahead for phases fixed at dispatch."""
         self.rows.append(
             (
-                self.env.now,
-                int(kind),
+                self.env.now if at_s is None else at_s,
+                kind,
                 NO_ID if incident is None else incident,
                 NO_ID if unit is None else unit,
                 value,
             )
         )
 
-    def set_status(self, unit: int, status: UnitStatus) -> None:
-        """The one place a unit's status changes; accumulates the time spent in the previous status."""
-        now = self.env.now
-        self.status_time_s[unit, self.status[unit]] += now - self.status_since[unit]
+    def set_status(self, unit: int, status: UnitStatus, at_s: float | None = None) -> None:
+        """The one place a unit's status changes (now, or at ``at_s`` for a phase boundary already passed);
+        accumulates the time spent in the previous status."""
+        at_s = self.env.now if at_s is None else at_s
+        self.status_time_s[unit][self.status[unit]] += at_s - self.status_since[unit]
         self.status[unit] = status
-        self.status_since[unit] = now
-        self.available[unit] = status in (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE)
+        self.status_since[unit] = at_s
+        self.available[unit] = status in _DISPATCHABLE
 
-    def proficiency(self, units: np.ndarray | int | slice = slice(None)) -> np.ndarray:
-        return self.prof_last[units] * 0.5 ** ((self.env.now - self.prof_at_s[units]) / self.half_life_s[units])
+    def proficiency(self, unit: int) -> float:
+        return self.prof_last[unit] * 0.5 ** ((self.env.now - self.prof_at_s[unit]) / self.half_life_s[unit])
 
-    def expected_turnout_s(self) -> np.ndarray:
-        penalty = self.scenario.readiness.turnout_penalty
-        return self.turnout_mean_s * (1.0 + penalty * (1.0 - self.proficiency())) + self.recall_s
+    def expected_turnout_s(self, unit: int) -> float:
+        return self.turnout_mean_s[unit] * slowdown(self.proficiency(unit), self.turnout_penalty) + self.recall_s[unit]
 
     # -- run --------------------------------------------------------------------------------------------------
     def run(self) -> SimOutput:
@@ -138,41 +163,45 @@ class Model:
                 self.env.process(self._drill_loop(unit, plan))
         self.env.run()
         end_s = max(self.env.now, self.scenario.horizon_s)
-        self.env = simpy.Environment(initial_time=end_s)
         for unit in range(len(self.status)):
-            self.set_status(unit, self.status[unit])
+            self.set_status(unit, self.status[unit], at_s=end_s)
         events = np.array(self.rows, dtype=EVENT_DTYPE)
-        return SimOutput(events=events, status_time_s=self.status_time_s, end_s=end_s, notes=tuple(sorted(self.notes)))
+        events = events[np.argsort(events["time_s"], kind="stable")]
+        return SimOutput(
+            events=events,
+            status_time_s=np.asarray(self.status_time_s).reshape(-1, len(UnitStatus)),
+            end_s=end_s,
+            notes=tuple(sorted(self.notes)),
+        )
 
     def _incident_source(self):
         s = self.stream
-        for i in range(len(s)):
-            yield self.env.timeout(s.call_at_s[i] - self.env.now)
-            type_name = s.type_names[s.incident_type[i]]
-            inc = _Incident(
-                index=i,
-                site=int(s.site[i]),
-                type_name=type_name,
-                level=int(s.level[i]),
-                call_at_s=float(s.call_at_s[i]),
-                escalation_s=float(s.escalation_s[i]),
-                u_on_scene=float(s.u_on_scene[i]),
-                outstanding={},
-                cleared=self.env.event(),
-            )
+        call_at_s = s.call_at_s.tolist()
+        sites = s.site.tolist()
+        levels = s.level.tolist()
+        types = [s.type_names[t] for t in s.incident_type.tolist()]
+        timeout = self.env.timeout
+        for i, at_s in enumerate(call_at_s):
+            yield timeout(at_s - self.env.now)
+            inc = _Incident(index=i, site=sites[i], type_name=types[i], level=levels[i], call_at_s=at_s, outstanding={})
             self.log(EventKind.CALL, i, value=inc.level)
-            self._require(inc, self._plan(type_name, inc.level))
+            self._require(inc, self._plan(inc.type_name, inc.level))
 
     def _plan(self, type_name: str, level: int) -> dict[str, int]:
         """The response plan, limited to unit types (and counts) the scenario has at all."""
-        plan = {}
-        for unit_type, count in sorted(self.scenario.plan(type_name, level).items()):
-            have = len(self.policy.units_of_type.get(unit_type, ()))
-            if have < count:
-                self.notes.add(f"plan {type_name} level {level} asks for {count} {unit_type}, the scenario has {have}")
-            if have:
-                plan[unit_type] = min(count, have)
-        return plan
+        key = (type_name, level)
+        if key not in self._plans:
+            plan = {}
+            for unit_type, count in sorted(self.scenario.plan(type_name, level).items()):
+                have = len(self.policy.units_of_type.get(unit_type, ()))
+                if have < count:
+                    self.notes.add(
+                        f"plan {type_name} level {level} asks for {count} {unit_type}, the scenario has {have}"
+                    )
+                if have:
+                    plan[unit_type] = min(count, have)
+            self._plans[key] = plan
+        return self._plans[key]
 
     def _require(self, inc: _Incident, extra: dict[str, int]) -> None:
         for unit_type, count in extra.items():
@@ -185,82 +214,82 @@ class Model:
             self.log(EventKind.QUEUED, inc.index, value=missing)
 
     def _fill(self, inc: _Incident) -> None:
-        expected = self.expected_turnout_s()
         for unit_type in sorted(inc.outstanding):
             count = inc.outstanding[unit_type]
-            for choice in self.policy.choose(inc.site, unit_type, count, self.available, expected):
+            for choice in self.policy.choose(inc.site, unit_type, count, self.available, self.expected_turnout_s):
                 inc.outstanding[unit_type] -= 1
                 self._dispatch(choice.unit, inc, choice.mutual_aid)
         inc.outstanding = {t: c for t, c in inc.outstanding.items() if c > 0}
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool) -> None:
+        """Send a unit: its activation, turnout, road travel and last leg are fixed now, logged, and timed."""
         if self.status[unit] == UnitStatus.DRILL_AT_BASE:
             self._end_drill(unit)
+        now = self.env.now
         recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
         self.set_status(unit, UnitStatus.MOBILISING)
         k = inc.dispatched
         inc.dispatched += 1
-        self.log(EventKind.DISPATCH, inc.index, unit, float(mutual_aid))
-        self.env.process(self._respond(unit, inc, mutual_aid, recall_s, k))
+        i = inc.index
+        draw = self.turnout_draw_s[self.unit_draws[unit]][i][k % TURNOUT_DRAWS_PER_INCIDENT]
+        turnout_s = draw * slowdown(self.proficiency(unit), self.turnout_penalty) + recall_s
+        mobilised_at = now + (self.activation_s if mutual_aid else 0.0)
+        en_route_at = mobilised_at + turnout_s
+        road_end_at = en_route_at + self.travel_out_s[self.unit_base[unit]][inc.site]
+        on_scene_at = road_end_at + self.access_s[inc.site]
+        self.log(EventKind.DISPATCH, i, unit, float(mutual_aid))
+        self.log(EventKind.MOBILISED, i, unit, at_s=mobilised_at)
+        self.log(EventKind.EN_ROUTE, i, unit, at_s=en_route_at)
+        self.log(EventKind.AT_ROAD_END, i, unit, at_s=road_end_at)
+        self.env.timeout(on_scene_at - now).callbacks.append(lambda _: self._on_scene(unit, inc, en_route_at))
 
-    def _respond(self, unit: int, inc: _Incident, mutual_aid: bool, recall_s: float, k: int):
-        w = self.world
-        base = int(w.units.base[unit])
-        readiness = self.scenario.readiness
-        if mutual_aid:
-            yield self.env.timeout(self.scenario.dispatch.mutual_aid.activation_delay_min * 60.0)
-        self.log(EventKind.MOBILISED, inc.index, unit)
-        u = self.stream.u_turnout[inc.index, k % TURNOUT_DRAWS_PER_INCIDENT]
-        turnout_s = (
-            float(w.units.turnout[unit].ppf_s(u)) * slowdown(float(self.proficiency(unit)), readiness.turnout_penalty)
-            + recall_s
-        )
-        yield self.env.timeout(turnout_s)
-        self.log(EventKind.EN_ROUTE, inc.index, unit)
-        self.set_status(unit, UnitStatus.EN_ROUTE)
-        yield self.env.timeout(w.travel_out_s[base, inc.site])
-        self.log(EventKind.AT_ROAD_END, inc.index, unit)
-        yield self.env.timeout(w.access_s[inc.site])
-        self.log(EventKind.ON_SCENE, inc.index, unit)
+    def _on_scene(self, unit: int, inc: _Incident, en_route_at: float) -> None:
+        self.set_status(unit, UnitStatus.EN_ROUTE, at_s=en_route_at)
         self.set_status(unit, UnitStatus.ON_SCENE)
-        self._arrived(inc, unit)
-        yield inc.cleared
-        self.log(EventKind.RELEASED, inc.index, unit)
-        self.set_status(unit, UnitStatus.RETURNING)
-        yield self.env.timeout(w.access_s[inc.site] + w.travel_in_s[base, inc.site])
-        self.log(EventKind.AT_BASE, inc.index, unit)
-        self.set_status(unit, UnitStatus.AVAILABLE)
-        self._back_at_base(unit)
-
-    def _arrived(self, inc: _Incident, unit: int) -> None:
-        inc.arrived += 1
-        if inc.first_arrival_at_s is not None:
+        self.log(EventKind.ON_SCENE, inc.index, unit)
+        if inc.cleared:  # work finished while this unit was on its way: it turns back
+            self._release(unit, inc)
             return
-        inc.first_arrival_at_s = self.env.now
-        readiness = self.scenario.readiness
-        prof = float(self.proficiency(unit))
-        threshold_s = inc.escalation_s * (1.0 + readiness.escalation_bonus * prof)
-        if self.env.now - inc.call_at_s > threshold_s and inc.level < 4:
+        inc.on_scene.append(unit)
+        if inc.first_arrival_at_s is None:
+            self._first_arrival(inc, unit)
+
+    def _first_arrival(self, inc: _Incident, unit: int) -> None:
+        """Escalate if late; start the work clock."""
+        now = self.env.now
+        inc.first_arrival_at_s = now
+        prof = self.proficiency(unit)
+        threshold_s = float(self.stream.escalation_s[inc.index]) * (1.0 + self.escalation_bonus * prof)
+        if now - inc.call_at_s > threshold_s and inc.level < 4:
             old = self._plan(inc.type_name, inc.level)
             inc.level += 1
             self.log(EventKind.ESCALATED, inc.index, unit, inc.level)
             new = self._plan(inc.type_name, inc.level)
             self._require(inc, {t: c - old.get(t, 0) for t, c in new.items() if c > old.get(t, 0)})
-        work_s = float(self.incident_types[inc.type_name].on_scene(inc.level).ppf_s(inc.u_on_scene))
-        self.env.process(self._work(inc, work_s * slowdown(prof, readiness.on_scene_penalty)))
+        work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.on_scene_penalty)
+        self.env.timeout(work_s).callbacks.append(lambda _: self._clear(inc))
 
-    def _work(self, inc: _Incident, work_s: float):
-        yield self.env.timeout(work_s)
+    def _clear(self, inc: _Incident) -> None:
         withdrawn = sum(inc.outstanding.values())
         inc.outstanding = {}
         if inc.waiting:
             self.waiting.remove(inc)
             inc.waiting = False
+        inc.cleared = True
         self.log(EventKind.CLEARED, inc.index, value=withdrawn)
-        inc.cleared.succeed()
+        for unit in inc.on_scene:
+            self._release(unit, inc)
 
-    def _back_at_base(self, unit: int) -> None:
+    def _release(self, unit: int, inc: _Incident) -> None:
+        self.log(EventKind.RELEASED, inc.index, unit)
+        self.set_status(unit, UnitStatus.RETURNING)
+        back_s = self.access_s[inc.site] + self.travel_in_s[self.unit_base[unit]][inc.site]
+        self.env.timeout(back_s).callbacks.append(lambda _: self._at_base(unit, inc))
+
+    def _at_base(self, unit: int, inc: _Incident) -> None:
+        self.log(EventKind.AT_BASE, inc.index, unit)
+        self.set_status(unit, UnitStatus.AVAILABLE)
         if self.drill_pending[unit]:
             self.drill_pending[unit] = False
             event, self.returned[unit] = self.returned[unit], self.env.event()
@@ -270,7 +299,7 @@ class Model:
 
     def _serve_waiting(self, unit: int) -> None:
         """Give a unit that became available to the oldest waiting incident that needs its type."""
-        unit_type = self.world.units.unit_type[unit]
+        unit_type = self.unit_type[unit]
         for inc in list(self.waiting):
             if not self.available[unit]:
                 break
@@ -314,12 +343,37 @@ class Model:
         """Apply the drill's gain (also when an at-base drill is cut short by a call)."""
         plan = self.drill_plans[unit]
         gain = self.scenario.readiness.drill_gain.get(plan.spec.kind, 0.0)
-        level = after_drill(float(self.proficiency(unit)), gain)
+        level = after_drill(self.proficiency(unit), gain)
         self.prof_last[unit] = level
         self.prof_at_s[unit] = self.env.now
         self.recall_s[unit] = 0.0
         self.drill_token[unit] += 1
         self.log(EventKind.DRILL_END, unit=unit, value=level)
+
+
+def _turnout_draws(world: World, stream: IncidentStream) -> tuple[list, list[int]]:
+    """Turnout seconds for every (incident, k-th dispatch) per distinct turnout distribution, and each unit's one."""
+    tables: list = []
+    keys: list = []
+    unit_draws = []
+    for dist in world.units.turnout:
+        key = dist.model_dump_json()
+        if key not in keys:
+            keys.append(key)
+            tables.append(dist.ppf_s(stream.u_turnout).tolist())
+        unit_draws.append(keys.index(key))
+    return tables, unit_draws
+
+
+def _work_draws(scenario, stream: IncidentStream) -> list[list[float]]:
+    """On-scene work seconds of every incident at each level 1-4 (one uniform per incident)."""
+    work = np.zeros((len(stream), 4))
+    types = scenario.all_incident_types()
+    for t, name in enumerate(stream.type_names):
+        rows = np.flatnonzero(stream.incident_type == t)
+        for level in range(1, 5):
+            work[rows, level - 1] = types[name].on_scene(level).ppf_s(stream.u_on_scene[rows])
+    return work.tolist()
 
 
 def simulate(world: World, stream: IncidentStream) -> SimOutput:
