@@ -177,6 +177,55 @@ def cmd_drills(args) -> int:
     return 0
 
 
+def cmd_site(args) -> int:
+    from sim.results import write_json, write_run, write_table
+    from sim.study import layouts_geojson, siting_study
+
+    _check_site_args(args)
+    scenario, network, world = _load_world(args)
+    outcome = siting_study(world, network, model=args.model, p=args.p, target_min=args.target_min,
+                           simulate_top=args.simulate_top, backup=args.backup, objective=args.objective,
+                           replications=args.replications, seed=args.seed, workers=args.workers, dask=args.dask,
+                           progress=None if args.quiet else lambda n: _say(args, f"  simulating {n}"))
+    table = outcome.table
+    objective = table.attrs["objective"]
+
+    def extra(folder: Path) -> None:
+        write_table(table, folder, "siting")
+        write_json(layouts_geojson(outcome), folder / "layouts.geojson")
+
+    from sim.candidates import layout_scenario
+    from sim.experiment import run_replications
+    from sim.world import build_world
+
+    best = table.iloc[0]
+    best_layout = next(lay for lay in outcome.layouts if lay["layout"] == best["layout"])
+    index = {sid: i for i, sid in enumerate(outcome.candidates.site_id)}
+    best_scenario = layout_scenario(scenario, outcome.candidates, [index[s] for s in best_layout["sites"]])
+    best_run = run_replications(build_world(best_scenario, network), replications=args.replications,
+                                seed=args.seed, workers=args.workers, dask=args.dask)
+    folder = write_run(best_run, Path(args.results), command=_command_line(), network_hash=network.content_hash,
+                       label=f"site-{args.model}", extra=extra,
+                       manifest_extra={"study": "site", "model": args.model, "p": args.p,
+                                       "target_min": args.target_min, "objective": objective})
+    if not args.no_report:
+        _report(folder, args)
+    cols = ["rank", "layout", "sites", "model_objective", "covered_share_model", objective, f"{objective}_ci",
+            "first_arrival_mean_s", "full_response_mean_s", "escalation_share"]
+    _say(args, table[list(dict.fromkeys(cols))].to_string(index=False, max_colwidth=50))
+    print(folder)
+    return 0
+
+
+def _check_site_args(args) -> None:
+    needs_p = args.model in ("mclp", "pmedian", "pcenter")
+    needs_t = args.model in ("lscp", "mclp")
+    if needs_p and args.p is None:
+        raise RescuesimError(f"--p: the {args.model} model needs the number of bases to open")
+    if needs_t and args.target_min is None:
+        raise RescuesimError(f"--target-min: the {args.model} model needs the coverage time")
+
+
 def _float_list(text: str, option: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
@@ -251,6 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_run_options(p)
     p.set_defaults(func=cmd_drills)
+
+    p = sub.add_parser("site", help="siting study: exact location model, then simulation of the best layouts")
+    p.add_argument("scenario", type=Path)
+    p.add_argument("--model", choices=("lscp", "mclp", "pmedian", "pcenter"), default="mclp")
+    p.add_argument("--p", type=_positive_int, default=None, help="bases to open (mclp, pmedian, pcenter)")
+    p.add_argument("--target-min", type=float, default=None, help="coverage time in minutes (lscp, mclp)")
+    p.add_argument("--backup", action="store_true", help="mclp: also maximise demand covered twice")
+    p.add_argument("--simulate-top", type=_positive_int, default=5, help="layouts to simulate (default 5)")
+    p.add_argument("--objective", default=None, help="simulated KPI to rank by (default: the first target)")
+    _common_run_options(p)
+    p.set_defaults(func=cmd_site)
 
     p = sub.add_parser("study", help="run a study file (variants and grids on common random numbers; resumable)")
     p.add_argument("study", type=Path)

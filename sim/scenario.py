@@ -214,6 +214,31 @@ class ReadinessSpec(StrictModel):
     statutory_interval_days: float = Field(default=defaults.STATUTORY_DRILL_INTERVAL_DAYS, gt=0)
 
 
+class CandidateGrid(StrictModel):
+    spacing_m: float = Field(gt=0)
+    bbox: tuple[float, float, float, float] | None = Field(default=None, description="west, south, east, north; "
+                                                           "default: around the incident sites")
+
+
+class CandidateSite(StrictModel):
+    id: str
+    name: str | None = None
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+
+
+class SitingSpec(StrictModel):
+    """Where new bases may go and what a new base holds."""
+
+    candidates_file: str | None = Field(default=None, description="CSV or GeoJSON of sites (id, name, lon, lat)")
+    candidates: tuple[CandidateSite, ...] = ()
+    grid: CandidateGrid | None = Field(default=None, description="also generate sites from road nodes")
+    new_base_units: tuple[UnitGroup, ...] = (UnitGroup(type="engine", count=2), UnitGroup(type="hazmat", count=1))
+    new_base_kind: BaseKind = "special_service"
+    turnout_allowance_min: float | None = Field(default=None, ge=0, description="added to drive times when "
+                                                "optimising; default: the new base kind's mean turnout")
+
+
 class Scenario(StrictModel):
     name: str
     description: str | None = None
@@ -233,6 +258,7 @@ class Scenario(StrictModel):
     drills: DrillSpec | None = None
     readiness: ReadinessSpec = ReadinessSpec()
     dispatch: DispatchSpec = DispatchSpec()
+    siting: SitingSpec = SitingSpec()
 
     _source_path: Path | None = PrivateAttr(default=None)
     _source_text: str = PrivateAttr(default="")
@@ -449,7 +475,7 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
             continue
         field = f"parks[{pi}].installations_file"
         try:
-            rows = _read_installations(base_dir / str(park["installations_file"]))
+            rows = _read_points(base_dir / str(park["installations_file"]))
         except (OSError, ValueError, KeyError) as exc:
             problems.append(f"{field}: {exc}")
             continue
@@ -461,6 +487,14 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
             except ValidationError as exc:
                 problems += [f"{field}[row {ri + 1}]{p}" for p in _format_errors(exc, Installation, sep_first=".")]
         park["installations"] = list(park.get("installations") or []) + good
+    siting = raw.get("siting")
+    if isinstance(siting, dict) and siting.get("candidates_file"):
+        try:
+            rows = _read_points(base_dir / str(siting["candidates_file"]))
+            siting["candidates"] = list(siting.get("candidates") or []) + [
+                {k: r[k] for k in ("id", "name", "lon", "lat") if k in r} for r in rows]
+        except (OSError, ValueError, KeyError) as exc:
+            problems.append(f"siting.candidates_file: {exc}")
     for li, line in enumerate(raw.get("pipelines") or []):
         if isinstance(line, dict) and line.get("geojson") and not line.get("coordinates"):
             try:
@@ -470,7 +504,7 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
     return problems
 
 
-def _read_installations(path: Path) -> list[dict]:
+def _read_points(path: Path) -> list[dict]:
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
     if path.suffix.lower() == ".csv":

@@ -281,3 +281,90 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     write(tmp)
     os.replace(tmp, path)
+
+
+# --- the siting study ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SitingOutcome:
+    table: pd.DataFrame  # one row per simulated layout, ranked
+    layouts: list[dict]  # name, open site ids, coordinates, optimisation objective
+    candidates: Any
+
+
+def siting_study(world: World, network, *, model: str, p: int | None, target_min: float | None,
+                 simulate_top: int, backup: bool = False, objective: str | None = None,
+                 replications: int | None = None, seed: int | None = None, workers: int | None = None,
+                 dask: str | None = None, progress: Callable[[str], None] | None = None) -> SitingOutcome:
+    """Solve the location model to optimality, then simulate its best layouts and the current one on common
+    random numbers and rank them by a simulated KPI."""
+    from sim.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
+    from sim.siting import top_layouts
+
+    scenario = world.scenario
+    candidates = build_candidates(scenario, network, world)
+    cost_s = cost_matrix_s(scenario, network, world, candidates)
+    weights = demand_weights(world)
+    target_s = None if target_min is None else target_min * 60.0
+    solved = top_layouts(model, cost_s, weights, simulate_top, p=p, target_s=target_s, backup=backup,
+                         fixed_open=candidates.indices("fixed_open"), fixed_closed=candidates.indices("fixed_closed"))
+    current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
+    entries = [("current", current, _layout_objective(model, cost_s, weights, current, target_s))]
+    entries += [(f"{model} #{k + 1}", tuple(r.open_sites), r.objective) for k, r in enumerate(solved)]
+    kpi, larger = resolve_objective(scenario, objective)
+    rows, layouts = [], []
+    for name, open_sites, model_value in entries:
+        if progress:
+            progress(name)
+        variant = layout_scenario(scenario, candidates, open_sites)
+        result = run_replications(build_world(variant, network), replications=replications, seed=seed,
+                                  workers=workers, dask=dask)
+        ids = [candidates.site_id[i] for i in open_sites]
+        row: dict[str, Any] = {"layout": name, "sites": " ".join(ids), "bases": len(ids),
+                               "model_objective": model_value,
+                               "covered_share_model": _covered(cost_s, weights, open_sites, target_s)}
+        for col in [c for c in result.kpis.columns if c != "replication"]:
+            ci = mean_ci(result.kpis[col].to_numpy(float))
+            row[col], row[f"{col}_ci"] = ci["mean"], ci["half_width"]
+        rows.append(row)
+        layouts.append({"layout": name, "sites": ids, "lon": [float(candidates.lon[i]) for i in open_sites],
+                        "lat": [float(candidates.lat[i]) for i in open_sites], "model_objective": model_value})
+    table = pd.DataFrame(rows)
+    order = table[kpi].rank(ascending=not larger, method="first")
+    table.insert(0, "rank", order.astype(int))
+    table = table.sort_values("rank", kind="stable").reset_index(drop=True)
+    table.attrs["objective"] = kpi
+    for layout in layouts:
+        layout["rank"] = int(table.loc[table["layout"] == layout["layout"], "rank"].iloc[0])
+    return SitingOutcome(table=table, layouts=layouts, candidates=candidates)
+
+
+def _layout_objective(model: str, cost_s: np.ndarray, weights: np.ndarray, open_sites, target_s) -> float:
+    """The location model's objective evaluated for a given layout (for the current one)."""
+    if not open_sites:
+        return math.nan
+    nearest = cost_s[:, list(open_sites)].min(axis=1)
+    if model == "pmedian":
+        return float((weights * nearest).sum())
+    if model == "pcenter":
+        return float(nearest[weights > 0].max())
+    if model == "lscp":
+        return float(len(open_sites))
+    return float(weights[nearest <= target_s].sum())
+
+
+def _covered(cost_s: np.ndarray, weights: np.ndarray, open_sites, target_s) -> float:
+    if target_s is None or not open_sites or weights.sum() == 0:
+        return math.nan
+    return float(weights[cost_s[:, list(open_sites)].min(axis=1) <= target_s].sum() / weights.sum())
+
+
+def layouts_geojson(outcome: SitingOutcome) -> dict:
+    """The simulated layouts as a GeoJSON FeatureCollection of base points."""
+    features = []
+    for layout in outcome.layouts:
+        for site, lon, lat in zip(layout["sites"], layout["lon"], layout["lat"], strict=True):
+            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                             "properties": {"layout": layout["layout"], "rank": layout["rank"], "base_id": site}})
+    return {"type": "FeatureCollection", "features": features}

@@ -1,0 +1,156 @@
+"""Siting inputs: candidate sites, risk-weighted demand, the travel-time matrix between them, and turning a chosen
+layout back into a scenario the simulator can run.
+
+Candidates are the scenario's existing bases (fixed open, fixed closed or free, by their ``siting`` field), bases
+marked ``candidate: true``, the ``siting.candidates`` list or file, and optionally road nodes on a grid. Demand
+points are the incident sites weighted by their incident rate. Costs are the time a unit from the site needs to
+reach the demand point: a turnout allowance plus road travel (from the site, as units drive) plus the last leg.
+
+A layout is the set of open sites. Turned into a scenario (:func:`layout_scenario`), existing local bases that stay
+open keep their units; units of closed bases move to newly opened sites (paired by least total distance); a new site
+with no units to inherit gets ``siting.new_base_units``. Bases of other jurisdictions are not sited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from sim.distributions import Duration
+from sim.hazards import haversine_m
+from sim.scenario import Scenario, with_overrides
+from sim.world import World
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """One row per candidate site."""
+
+    site_id: tuple[str, ...]
+    name: tuple[str, ...]
+    lon: np.ndarray
+    lat: np.ndarray
+    existing: np.ndarray  # bool: an existing local base with units
+    status: tuple[str, ...]  # "free" | "fixed_open" | "fixed_closed"
+    node: np.ndarray  # road node index
+
+    def __len__(self) -> int:
+        return len(self.site_id)
+
+    def indices(self, status: str) -> list[int]:
+        return [i for i, s in enumerate(self.status) if s == status]
+
+
+def build_candidates(scenario: Scenario, network, world: World) -> Candidates:
+    """Existing local bases first (in scenario order), then candidate bases, listed sites and grid sites."""
+    home = scenario.dispatch.home_jurisdiction
+    rows: list[tuple] = []
+    for b in scenario.bases:
+        if b.jurisdiction != home:
+            continue
+        if b.units:
+            rows.append((b.id, b.name or b.id, b.lon, b.lat, True, b.siting))
+        elif b.candidate:
+            rows.append((b.id, b.name or b.id, b.lon, b.lat, False, b.siting))
+    rows += [(c.id, c.name or c.id, c.lon, c.lat, False, "free") for c in scenario.siting.candidates]
+    if scenario.siting.grid is not None:
+        rows += _grid_sites(scenario, network, world, [r[0] for r in rows])
+    ids, names, lon, lat, existing, status = zip(*rows, strict=True)
+    node, _ = network.snap(np.asarray(lon), np.asarray(lat))
+    return Candidates(site_id=ids, name=names, lon=np.asarray(lon, float), lat=np.asarray(lat, float),
+                      existing=np.asarray(existing, bool), status=status, node=np.asarray(node, np.int64))
+
+
+def _grid_sites(scenario: Scenario, network, world: World, taken: list[str]) -> list[tuple]:
+    """Road nodes nearest the centres of a square grid of ``spacing_m`` over the bbox (default: the sites' extent
+    plus one spacing)."""
+    grid = scenario.siting.grid
+    if grid.bbox is not None:
+        west, south, east, north = grid.bbox
+    else:
+        pad_lat = grid.spacing_m / 111_320.0
+        pad_lon = pad_lat / np.cos(np.radians(world.sites.lat.mean()))
+        west, east = world.sites.lon.min() - pad_lon, world.sites.lon.max() + pad_lon
+        south, north = world.sites.lat.min() - pad_lat, world.sites.lat.max() + pad_lat
+    step_lat = grid.spacing_m / 111_320.0
+    step_lon = step_lat / np.cos(np.radians((south + north) / 2))
+    lons = np.arange(west + step_lon / 2, east, step_lon)
+    lats = np.arange(south + step_lat / 2, north, step_lat)
+    glon, glat = (a.ravel() for a in np.meshgrid(lons, lats))
+    node, dist_m = network.snap(glon, glat)
+    keep = dist_m <= grid.spacing_m / 2
+    rows, seen = [], set()
+    for k in np.flatnonzero(keep):
+        n = int(node[k])
+        if n in seen:
+            continue
+        seen.add(n)
+        site_id = f"grid-{len(rows) + 1}"
+        if site_id not in taken:
+            rows.append((site_id, site_id, float(network.lon[n]), float(network.lat[n]), False, "free"))
+    return rows
+
+
+def demand_weights(world: World) -> np.ndarray:
+    """Incidents per year at each incident site (the risk weighting)."""
+    return world.sites.rate_per_s * 365.25 * 86400.0
+
+
+def cost_matrix_s(scenario: Scenario, network, world: World, candidates: Candidates, *, cache_dir=None) -> np.ndarray:
+    """(n_demand, n_candidates) seconds: turnout allowance + road travel from the site + last leg."""
+    from sim.network import TravelTimes
+    from sim.world import default_cache_dir
+
+    travel = TravelTimes.from_graph(network, candidates.node, cache_dir=cache_dir or default_cache_dir())
+    rows = np.asarray([travel.row(int(n)) for n in candidates.node])
+    drive_s = travel.outbound_s[rows][:, world.site_node].astype(float).T
+    return drive_s + world.access_s[:, None] + turnout_allowance_s(scenario)
+
+
+def turnout_allowance_s(scenario: Scenario) -> float:
+    spec = scenario.siting
+    if spec.turnout_allowance_min is not None:
+        return spec.turnout_allowance_min * 60.0
+    from sim import defaults
+
+    return Duration.model_validate(defaults.DEFAULT_TURNOUT_MIN[spec.new_base_kind]).mean_s()
+
+
+def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tuple[int, ...] | list[int]) -> Scenario:
+    """The scenario with the layout's bases: kept, moved (units of closed bases to new sites) and new."""
+    open_set = set(int(i) for i in open_sites)
+    by_id = {b.id: b for b in scenario.bases}
+    closed = [i for i in np.flatnonzero(candidates.existing) if i not in open_set]
+    new = [i for i in sorted(open_set) if not candidates.existing[i]]
+    inherit: dict[int, int] = {}
+    if closed and new:
+        d = haversine_m(candidates.lon[closed][:, None], candidates.lat[closed][:, None],
+                        candidates.lon[new][None, :], candidates.lat[new][None, :])
+        r, c = linear_sum_assignment(d)
+        inherit = {new[j]: closed[i] for i, j in zip(r, c, strict=True)}
+    raw_bases = []
+    closed_ids = {candidates.site_id[i] for i in closed}
+    new_ids = {candidates.site_id[i] for i in new}
+    for b in scenario.raw.get("bases", []):
+        if b["id"] in closed_ids:
+            continue
+        if b["id"] in new_ids:
+            continue  # a candidate base of the scenario that opens: written below with its units
+        if b.get("candidate") and not b.get("units"):
+            continue  # candidates that stay closed
+        raw_bases.append(b)
+    spec = scenario.siting
+    for i in new:
+        if i in inherit:
+            donor = by_id[candidates.site_id[inherit[i]]]
+            units = [g.model_dump() for g in donor.units]
+            kind = donor.kind
+        else:
+            template = by_id.get(candidates.site_id[i])
+            units = [g.model_dump() for g in (template.units if template and template.units else spec.new_base_units)]
+            kind = spec.new_base_kind
+        raw_bases.append({"id": candidates.site_id[i], "name": candidates.name[i], "lon": float(candidates.lon[i]),
+                          "lat": float(candidates.lat[i]), "kind": kind, "units": units})
+    return with_overrides(scenario, {"bases": raw_bases})
