@@ -219,36 +219,61 @@ def cell_id(cell: Variant) -> str:
     return f"{slugify(cell.name)[:60]}-{digest}"
 
 
-def run_study(spec: StudySpec, results_root: Path, *, workers: int | None = None, dask: str | None = None,
-              progress: Callable[[str], None] | None = None) -> Path:
-    """Run every cell not finished yet; each cell is written atomically, so an interrupted study resumes."""
+def run_study(
+    spec: StudySpec,
+    results_root: Path,
+    *,
+    world_for: Callable[[Scenario], World] | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Run every cell not finished yet; each cell is written atomically, so an interrupted study resumes.
+
+    ``world_for`` resolves a variant scenario into a world (default: on the scenario's road network, loaded once).
+    """
     from sim.scenario import load_scenario
-    from sim.world import load_network
 
     scenario = load_scenario(spec.scenario)
     cells = study_cells(spec)
     folder = Path(results_root) / slugify(scenario.name) / f"study-{slugify(spec.name)}"
     (folder / "cells").mkdir(parents=True, exist_ok=True)
-    network = None
+    world_for = world_for or _network_worlds(scenario)
     rows = []
     for cell in cells:
         cell_dir = folder / "cells" / cell_id(cell)
         if not (cell_dir / "summary.json").is_file():
-            network = network if network is not None else load_network(scenario)
             if progress:
                 progress(cell.name)
             variant = with_overrides(scenario, cell.overrides) if cell.overrides else scenario
-            result = run_replications(build_world(variant, network), replications=spec.replications, seed=spec.seed,
-                                      workers=workers, dask=dask)
+            result = run_replications(
+                world_for(variant), replications=spec.replications, seed=spec.seed, workers=workers, dask=dask
+            )
             _write_cell(cell_dir, cell, result)
         elif progress:
             progress(f"{cell.name} (done before, skipped)")
         rows.append(_cell_row(cell, cell_dir))
     table = pd.DataFrame(rows)
     _atomic(folder / "study.csv", lambda p: table.to_csv(p, index=False, lineterminator="\n"))
-    _atomic(folder / "study.json", lambda p: write_json({"study": spec.name, "scenario": str(spec.scenario),
-                                                          "cells": [c.name for c in cells]}, p))
+    _atomic(
+        folder / "study.json",
+        lambda p: write_json({"study": spec.name, "scenario": str(spec.scenario), "cells": [c.name for c in cells]}, p),
+    )
     return folder
+
+
+def _network_worlds(scenario: Scenario) -> Callable[[Scenario], World]:
+    """Worlds on the scenario's road network, loaded on first use."""
+    from sim.world import load_network
+
+    network = None
+
+    def world_for(variant: Scenario) -> World:
+        nonlocal network
+        network = network if network is not None else load_network(scenario)
+        return build_world(variant, network)
+
+    return world_for
 
 
 def _write_cell(cell_dir: Path, cell: Variant, result: RunResult) -> None:
@@ -293,10 +318,22 @@ class SitingOutcome:
     candidates: Any
 
 
-def siting_study(world: World, network, *, model: str, p: int | None, target_min: float | None,
-                 simulate_top: int, backup: bool = False, objective: str | None = None,
-                 replications: int | None = None, seed: int | None = None, workers: int | None = None,
-                 dask: str | None = None, progress: Callable[[str], None] | None = None) -> SitingOutcome:
+def siting_study(
+    world: World,
+    network,
+    *,
+    model: str,
+    p: int | None,
+    target_min: float | None,
+    simulate_top: int,
+    backup: bool = False,
+    objective: str | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SitingOutcome:
     """Solve the location model to optimality, then simulate its best layouts and the current one on common
     random numbers and rank them by a simulated KPI."""
     from sim.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
@@ -307,8 +344,17 @@ def siting_study(world: World, network, *, model: str, p: int | None, target_min
     cost_s = cost_matrix_s(scenario, network, world, candidates)
     weights = demand_weights(world)
     target_s = None if target_min is None else target_min * 60.0
-    solved = top_layouts(model, cost_s, weights, simulate_top, p=p, target_s=target_s, backup=backup,
-                         fixed_open=candidates.indices("fixed_open"), fixed_closed=candidates.indices("fixed_closed"))
+    solved = top_layouts(
+        model,
+        cost_s,
+        weights,
+        simulate_top,
+        p=p,
+        target_s=target_s,
+        backup=backup,
+        fixed_open=candidates.indices("fixed_open"),
+        fixed_closed=candidates.indices("fixed_closed"),
+    )
     current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
     entries = [("current", current, _layout_objective(model, cost_s, weights, current, target_s))]
     entries += [(f"{model} #{k + 1}", tuple(r.open_sites), r.objective) for k, r in enumerate(solved)]
@@ -318,18 +364,30 @@ def siting_study(world: World, network, *, model: str, p: int | None, target_min
         if progress:
             progress(name)
         variant = layout_scenario(scenario, candidates, open_sites)
-        result = run_replications(build_world(variant, network), replications=replications, seed=seed,
-                                  workers=workers, dask=dask)
+        result = run_replications(
+            build_world(variant, network), replications=replications, seed=seed, workers=workers, dask=dask
+        )
         ids = [candidates.site_id[i] for i in open_sites]
-        row: dict[str, Any] = {"layout": name, "sites": " ".join(ids), "bases": len(ids),
-                               "model_objective": model_value,
-                               "covered_share_model": _covered(cost_s, weights, open_sites, target_s)}
+        row: dict[str, Any] = {
+            "layout": name,
+            "sites": " ".join(ids),
+            "bases": len(ids),
+            "model_objective": model_value,
+            "covered_share_model": _covered(cost_s, weights, open_sites, target_s),
+        }
         for col in [c for c in result.kpis.columns if c != "replication"]:
             ci = mean_ci(result.kpis[col].to_numpy(float))
             row[col], row[f"{col}_ci"] = ci["mean"], ci["half_width"]
         rows.append(row)
-        layouts.append({"layout": name, "sites": ids, "lon": [float(candidates.lon[i]) for i in open_sites],
-                        "lat": [float(candidates.lat[i]) for i in open_sites], "model_objective": model_value})
+        layouts.append(
+            {
+                "layout": name,
+                "sites": ids,
+                "lon": [float(candidates.lon[i]) for i in open_sites],
+                "lat": [float(candidates.lat[i]) for i in open_sites],
+                "model_objective": model_value,
+            }
+        )
     table = pd.DataFrame(rows)
     order = table[kpi].rank(ascending=not larger, method="first")
     table.insert(0, "rank", order.astype(int))
@@ -365,6 +423,11 @@ def layouts_geojson(outcome: SitingOutcome) -> dict:
     features = []
     for layout in outcome.layouts:
         for site, lon, lat in zip(layout["sites"], layout["lon"], layout["lat"], strict=True):
-            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                             "properties": {"layout": layout["layout"], "rank": layout["rank"], "base_id": site}})
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                    "properties": {"layout": layout["layout"], "rank": layout["rank"], "base_id": site},
+                }
+            )
     return {"type": "FeatureCollection", "features": features}
