@@ -1,0 +1,57 @@
+"""The command line: user errors are one clear message with exit status 2 and no results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from sim.cli import main
+
+
+def _write(tmp_path, raw, name="bad.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_bad_scenario_exits_2_with_every_problem_and_writes_nothing(tmp_path, capsys):
+    raw = {"name": "bad", "horizon_days": 10, "sites": [{"id": "s", "lon": 121, "lat": 30, "incidents_per_yr": 1}],
+           "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": -1}]}],
+           "replicatons": 3}
+    path = _write(tmp_path, raw)
+    code = main(["run", str(path), "--results", str(tmp_path / "results"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert str(path) in err and "bases[0].units[0].count: must be > 0, got -1" in err
+    assert "replicatons: unknown field" in err and "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml: 1 problem" in capsys.readouterr().err
+
+
+def test_missing_network_file_named(tmp_path, capsys):
+    raw = {"name": "x", "horizon_days": 10, "network": {"source": "osm_xml", "path": "missing.osm"},
+           "sites": [{"id": "s", "lon": 121, "lat": 30, "incidents_per_yr": 1}],
+           "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": 1}]}]}
+    path = _write(tmp_path, raw, "net.yaml")
+    assert main(["run", str(path), "--results", str(tmp_path / "results"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "missing.osm" in err and "Traceback" not in err
+    assert not any((tmp_path / "results").rglob("*.csv"))
+
+
+def test_schema_is_json(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "bases" in schema["properties"]
+
+
+def test_bad_option_value_exits_2(tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "x.yaml", "--replications", "0"])
+    assert info.value.code == 2
