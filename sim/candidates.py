@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sim.distributions import Duration
-from sim.hazards import haversine_m
+from sim.geo import haversine_m
 from sim.scenario import Scenario, with_overrides
 from sim.world import World
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim import defaults
+from sim.geo import haversine_m
 from sim.scenario import Pipeline, Scenario
 
-EARTH_RADIUS_M = 6_371_008.8
 TURNOUT_DRAWS_PER_INCIDENT = 16
 SECONDS_PER_YEAR = 365.25 * 86400.0
 
@@ -63,12 +63,6 @@ class IncidentStream:
     def __len__(self) -> int:
         return len(self.call_at_s)
 
-
-def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
-    """Great-circle distance in metres (vectorised)."""
-    lon1, lat1, lon2, lat2 = map(np.radians, (lon1, lat1, lon2, lat2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
 def installation_rate_per_yr(scenario: Scenario, park_index: int, inst_index: int) -> float:
