@@ -187,6 +187,7 @@ def write_run(
             for by in ("source_group", "incident_type", "level_final", "first_base")
         ]
         table = pd.concat(parts, ignore_index=True)
+        table["group"] = table["group"].astype(str)
         write_table(table[["by", *[c for c in table.columns if c != "by"]]], run.tmp, "breakdown")
         write_json(run_summary(result), run.tmp / "summary.json")
         plot_response_cdf(
