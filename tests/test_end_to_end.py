@@ -1,0 +1,154 @@
+"""Whole runs through the command line: shipped scenarios, determinism, the real OSM extract, bad places."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from sim.cli import main
+from tests.conftest import PROJECT_DIR
+
+SCENARIOS = sorted((PROJECT_DIR / "scenarios").glob("*.yaml"))
+
+
+def _folders(results: Path) -> set[Path]:
+    return {p for p in results.glob("*/*") if p.is_dir() and not p.name.startswith(".")}
+
+
+def _run(scenario: Path, results: Path, *extra: str) -> Path:
+    before = _folders(results)
+    code = main(["run", str(scenario), "--results", str(results), "--quiet", "--no-report", *extra])
+    assert code == 0
+    (folder,) = _folders(results) - before
+    return folder
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenarios_run(scenario, tmp_path):
+    folder = _run(scenario, tmp_path, "--replications", "2", "--workers", "1")
+    for name in (
+        "manifest.json",
+        "summary.json",
+        "incidents.csv",
+        "incidents.parquet",
+        "units.csv",
+        "units.parquet",
+        "events.parquet",
+        "breakdown.csv",
+        "response_times.png",
+    ):
+        assert (folder / name).is_file(), name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["seed"] == yaml.safe_load(scenario.read_text())["seed"]
+    assert manifest["scenario_text"] == scenario.read_text(encoding="utf-8")
+    assert str(scenario) in manifest["input_checksums"] and "road network content" in manifest["input_checksums"]
+    incidents = pd.read_parquet(folder / "incidents.parquet")
+    assert len(incidents) > 0 and incidents["first_arrival_s"].notna().all()
+
+
+def test_same_seed_same_bytes_serial_or_parallel_and_never_overwritten(tmp_path):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    a = _run(scenario, tmp_path / "a", "--replications", "4", "--workers", "1")
+    b = _run(scenario, tmp_path / "b", "--replications", "4", "--workers", "2")
+    for name in ("incidents.csv", "units.csv", "kpis.csv", "summary.json", "incidents.parquet", "events.parquet"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    again = _run(scenario, tmp_path / "a", "--replications", "4", "--workers", "1")
+    assert again != a and (a / "incidents.csv").is_file()
+
+
+def _osm_scenario(tmp_path: Path, shared_data_dir: Path, *, far_site: bool = False) -> Path:
+    """A park and a pipeline placed on the real central-Shanghai extract (written here, never committed)."""
+    osm = shared_data_dir / "osm" / "shanghai_center.osm.bz2"
+    raw = {
+        "name": "Shanghai extract",
+        "horizon_days": 120,
+        "replications": 2,
+        "network": {"source": "osm_xml", "path": str(osm), "max_snap_m": 400},
+        "targets": [{"name": "5 min", "applies_to": "park", "first_arrival_min": 5}],
+        "parks": [
+            {
+                "id": "p",
+                "name": "测试园区",
+                "risk_grade": "A",
+                "installations": [
+                    {"id": "t1", "kind": "tank_farm", "lon": 121.47, "lat": 31.23, "incidents_per_yr": 20},
+                    {"id": "u1", "kind": "process_unit", "lon": 121.48, "lat": 31.24, "incidents_per_yr": 20},
+                ],
+            }
+        ],
+        "pipelines": [
+            {
+                "id": "g",
+                "product": "natural_gas",
+                "failures_per_1000km_yr": 5000,
+                "coordinates": [[121.43, 31.20], [121.46, 31.21], [121.50, 31.22]],
+                "hca": [{"from_km": 1.0, "to_km": 2.5}],
+            }
+        ],
+        "bases": [
+            {
+                "id": "b1",
+                "lon": 121.46,
+                "lat": 31.22,
+                "units": [{"type": "engine", "count": 3}, {"type": "hazmat", "count": 1}],
+            },
+            {
+                "id": "b2",
+                "lon": 121.50,
+                "lat": 31.25,
+                "units": [{"type": "engine", "count": 2}, {"type": "foam", "count": 1}],
+            },
+        ],
+    }
+    if far_site:
+        raw["sites"] = [{"id": "out-at-sea", "lon": 122.5, "lat": 31.0, "incidents_per_yr": 1}]
+    path = tmp_path / "osm.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_park_and_pipeline_on_the_real_extract(tmp_path, shared_data_dir):
+    folder = _run(_osm_scenario(tmp_path, shared_data_dir), tmp_path / "results", "--workers", "1")
+    incidents = pd.read_parquet(folder / "incidents.parquet")
+    assert set(incidents["source"]) == {"park", "pipeline"}
+    pipe = incidents[incidents["source"] == "pipeline"]
+    assert (pipe["access_s"] > 0).all() and pipe["in_hca"].any()
+    breakdown = pd.read_csv(folder / "breakdown.csv")
+    assert {"park", "pipeline (HCA)", "pipeline (outside HCA)"} <= set(breakdown["group"])
+
+
+def test_unreachable_site_named_and_nothing_written(tmp_path, shared_data_dir, capsys):
+    path = _osm_scenario(tmp_path, shared_data_dir, far_site=True)
+    code = main(["run", str(path), "--results", str(tmp_path / "results"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "sites[out-at-sea]" in err and "limit 400 m" in err and "Traceback" not in err
+    assert not any((tmp_path / "results").rglob("*.csv"))
+
+
+def test_drills_command_writes_table_and_plot(tmp_path):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    code = main(
+        [
+            "drills",
+            str(scenario),
+            "--intervals",
+            "91,365",
+            "--replications",
+            "2",
+            "--workers",
+            "1",
+            "--results",
+            str(tmp_path),
+            "--quiet",
+            "--no-report",
+        ]
+    )
+    assert code == 0
+    (folder,) = list(tmp_path.glob("*/*drills*"))
+    table = pd.read_csv(folder / "drills.csv")
+    assert list(table["interval_days"]) == [91.0, 365.0] and table["best"].sum() == 1
+    assert (folder / "tradeoff.png").stat().st_size > 10_000
