@@ -59,8 +59,15 @@ def build_candidates(scenario: Scenario, network, world: World) -> Candidates:
         rows += _grid_sites(scenario, network, world, [r[0] for r in rows])
     ids, names, lon, lat, existing, status = zip(*rows, strict=True)
     node, _ = network.snap(np.asarray(lon), np.asarray(lat))
-    return Candidates(site_id=ids, name=names, lon=np.asarray(lon, float), lat=np.asarray(lat, float),
-                      existing=np.asarray(existing, bool), status=status, node=np.asarray(node, np.int64))
+    return Candidates(
+        site_id=ids,
+        name=names,
+        lon=np.asarray(lon, float),
+        lat=np.asarray(lat, float),
+        existing=np.asarray(existing, bool),
+        status=status,
+        node=np.asarray(node, np.int64),
+    )
 
 
 def _grid_sites(scenario: Scenario, network, world: World, taken: list[str]) -> list[tuple]:
@@ -126,8 +133,12 @@ def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tupl
     new = [i for i in sorted(open_set) if not candidates.existing[i]]
     inherit: dict[int, int] = {}
     if closed and new:
-        d = haversine_m(candidates.lon[closed][:, None], candidates.lat[closed][:, None],
-                        candidates.lon[new][None, :], candidates.lat[new][None, :])
+        d = haversine_m(
+            candidates.lon[closed][:, None],
+            candidates.lat[closed][:, None],
+            candidates.lon[new][None, :],
+            candidates.lat[new][None, :],
+        )
         r, c = linear_sum_assignment(d)
         inherit = {new[j]: closed[i] for i, j in zip(r, c, strict=True)}
     raw_bases = []
@@ -151,6 +162,14 @@ def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tupl
             template = by_id.get(candidates.site_id[i])
             units = [g.model_dump() for g in (template.units if template and template.units else spec.new_base_units)]
             kind = spec.new_base_kind
-        raw_bases.append({"id": candidates.site_id[i], "name": candidates.name[i], "lon": float(candidates.lon[i]),
-                          "lat": float(candidates.lat[i]), "kind": kind, "units": units})
+        raw_bases.append(
+            {
+                "id": candidates.site_id[i],
+                "name": candidates.name[i],
+                "lon": float(candidates.lon[i]),
+                "lat": float(candidates.lat[i]),
+                "kind": kind,
+                "units": units,
+            }
+        )
     return with_overrides(scenario, {"bases": raw_bases})

@@ -183,10 +183,21 @@ def cmd_site(args) -> int:
 
     _check_site_args(args)
     scenario, network, world = _load_world(args)
-    outcome = siting_study(world, network, model=args.model, p=args.p, target_min=args.target_min,
-                           simulate_top=args.simulate_top, backup=args.backup, objective=args.objective,
-                           replications=args.replications, seed=args.seed, workers=args.workers, dask=args.dask,
-                           progress=None if args.quiet else lambda n: _say(args, f"  simulating {n}"))
+    outcome = siting_study(
+        world,
+        network,
+        model=args.model,
+        p=args.p,
+        target_min=args.target_min,
+        simulate_top=args.simulate_top,
+        backup=args.backup,
+        objective=args.objective,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        dask=args.dask,
+        progress=None if args.quiet else lambda n: _say(args, f"  simulating {n}"),
+    )
     table = outcome.table
     objective = table.attrs["objective"]
 
@@ -202,16 +213,42 @@ def cmd_site(args) -> int:
     best_layout = next(lay for lay in outcome.layouts if lay["layout"] == best["layout"])
     index = {sid: i for i, sid in enumerate(outcome.candidates.site_id)}
     best_scenario = layout_scenario(scenario, outcome.candidates, [index[s] for s in best_layout["sites"]])
-    best_run = run_replications(build_world(best_scenario, network), replications=args.replications,
-                                seed=args.seed, workers=args.workers, dask=args.dask)
-    folder = write_run(best_run, Path(args.results), command=_command_line(), network_hash=network.content_hash,
-                       label=f"site-{args.model}", extra=extra,
-                       manifest_extra={"study": "site", "model": args.model, "p": args.p,
-                                       "target_min": args.target_min, "objective": objective})
+    best_run = run_replications(
+        build_world(best_scenario, network),
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        dask=args.dask,
+    )
+    folder = write_run(
+        best_run,
+        Path(args.results),
+        command=_command_line(),
+        network_hash=network.content_hash,
+        label=f"site-{args.model}",
+        extra=extra,
+        manifest_extra={
+            "study": "site",
+            "model": args.model,
+            "p": args.p,
+            "target_min": args.target_min,
+            "objective": objective,
+        },
+    )
     if not args.no_report:
         _report(folder, args)
-    cols = ["rank", "layout", "sites", "model_objective", "covered_share_model", objective, f"{objective}_ci",
-            "first_arrival_mean_s", "full_response_mean_s", "escalation_share"]
+    cols = [
+        "rank",
+        "layout",
+        "sites",
+        "model_objective",
+        "covered_share_model",
+        objective,
+        f"{objective}_ci",
+        "first_arrival_mean_s",
+        "full_response_mean_s",
+        "escalation_share",
+    ]
     _say(args, table[list(dict.fromkeys(cols))].to_string(index=False, max_colwidth=50))
     print(folder)
     return 0
@@ -344,8 +381,12 @@ def _common_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _executor_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dask", default=None, metavar="local|tcp://HOST:PORT",
-                   help="run replications on Dask: a LocalCluster of --workers processes, or an existing scheduler")
+    p.add_argument(
+        "--dask",
+        default=None,
+        metavar="local|tcp://HOST:PORT",
+        help="run replications on Dask: a LocalCluster of --workers processes, or an existing scheduler",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
 
@@ -353,8 +394,13 @@ def cmd_study(args) -> int:
     from sim.study import load_study, run_study
 
     spec = load_study(args.study)
-    folder = run_study(spec, Path(args.results), workers=args.workers, dask=args.dask,
-                       progress=None if args.quiet else lambda n: _say(args, f"  cell {n}"))
+    folder = run_study(
+        spec,
+        Path(args.results),
+        workers=args.workers,
+        dask=args.dask,
+        progress=None if args.quiet else lambda n: _say(args, f"  cell {n}"),
+    )
     if not args.quiet:
         import pandas as pd
 

@@ -64,7 +64,6 @@ class IncidentStream:
         return len(self.call_at_s)
 
 
-
 def installation_rate_per_yr(scenario: Scenario, park_index: int, inst_index: int) -> float:
     """The scenario's rate, or the default for the kind x the park's grade x the major-hazard-source level."""
     park = scenario.parks[park_index]

@@ -358,13 +358,18 @@ def drill_compliance(world: World, units: pd.DataFrame) -> list[dict]:
             continue
         mine = units[units["unit"] == unit_id]
         spec = world.bases[world.units.base[u]].drills or world.scenario.drills
-        rows.append({
-            "unit": unit_id,
-            "planned_drills_per_yr": 365.25 / spec.interval_days if has_plan else 0.0,
-            "realised_drills_per_yr": float(mine["drills"].mean() / horizon_yr),
-            "max_gap_days": float(mine["max_drill_gap_days"].max()),
-            "statutory_interval_days": statutory_days,
-            "compliant": bool(has_plan and spec.interval_days <= statutory_days
-                              and mine["max_drill_gap_days"].max() <= statutory_days + 1e-9),
-        })
+        rows.append(
+            {
+                "unit": unit_id,
+                "planned_drills_per_yr": 365.25 / spec.interval_days if has_plan else 0.0,
+                "realised_drills_per_yr": float(mine["drills"].mean() / horizon_yr),
+                "max_gap_days": float(mine["max_drill_gap_days"].max()),
+                "statutory_interval_days": statutory_days,
+                "compliant": bool(
+                    has_plan
+                    and spec.interval_days <= statutory_days
+                    and mine["max_drill_gap_days"].max() <= statutory_days + 1e-9
+                ),
+            }
+        )
     return rows

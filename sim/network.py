@@ -46,8 +46,14 @@ SOURCES = ("synthetic", "osm_xml", "graphml", "place", "bbox")
 _DIJKSTRA_CHUNK = 16  # sources per scipy call: bounds the float64 scratch memory on large graphs
 
 
-def load_graph(source: str, *, path: Path | None = None, query: str | None = None,
-               bbox: tuple[float, float, float, float] | None = None, cache_dir: Path | None = None) -> nx.MultiDiGraph:
+def load_graph(
+    source: str,
+    *,
+    path: Path | None = None,
+    query: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    cache_dir: Path | None = None,
+) -> nx.MultiDiGraph:
     """A directed road graph (osmnx conventions: node x=lon, y=lat; edge length in metres, highway tag)."""
     if source == "synthetic":
         from sim.synthetic import build_graph
@@ -90,8 +96,10 @@ def _download(source: str, *, query, bbox, cache_dir: Path | None) -> nx.MultiDi
             west, south, east, north = bbox
             graph = ox.graph_from_bbox((west, south, east, north), network_type="drive")
     except Exception as exc:  # offline: requests' ConnectionError, osmnx's own errors
-        raise NetworkError(f"network: could not download the roads of {what}: {type(exc).__name__}: {exc}; "
-                           "run once online (the graph is then cached) or use source: osm_xml") from None
+        raise NetworkError(
+            f"network: could not download the roads of {what}: {type(exc).__name__}: {exc}; "
+            "run once online (the graph is then cached) or use source: osm_xml"
+        ) from None
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")
@@ -195,8 +203,11 @@ class RoadNetwork:
         """:meth:`snap`, raising one error that lists every point farther than ``max_snap_m`` from a road."""
         node, dist = self.snap(lon, lat)
         lon, lat = np.atleast_1d(lon), np.atleast_1d(lat)
-        far = [f"{field}[{names[i]}]: {dist[i]:.0f} m from the nearest road node (limit {max_snap_m:.0f} m) at "
-               f"lon={lon[i]:.5f}, lat={lat[i]:.5f}" for i in np.flatnonzero(dist > max_snap_m)]
+        far = [
+            f"{field}[{names[i]}]: {dist[i]:.0f} m from the nearest road node (limit {max_snap_m:.0f} m) at "
+            f"lon={lon[i]:.5f}, lat={lat[i]:.5f}"
+            for i in np.flatnonzero(dist > max_snap_m)
+        ]
         if far:
             raise NetworkError("points too far from the road network:\n  " + "\n  ".join(far))
         return node, dist
@@ -207,16 +218,29 @@ class RoadNetwork:
         for i in range(self.n_nodes):
             graph.add_node(i, x=float(self.lon[i]), y=float(self.lat[i]))
         for k in range(self.n_edges):
-            graph.add_edge(int(self.edge_tail[k]), int(self.edge_head[k]), length=float(self.edge_length_m[k]),
-                           travel_time=float(self.edge_travel_time_s[k]), highway=str(self.edge_highway[k]))
+            graph.add_edge(
+                int(self.edge_tail[k]),
+                int(self.edge_head[k]),
+                length=float(self.edge_length_m[k]),
+                travel_time=float(self.edge_travel_time_s[k]),
+                highway=str(self.edge_highway[k]),
+            )
         return graph
 
 
-def build_network(source: str, *, speeds_kph: Mapping[str, float], path: Path | None = None, query: str | None = None,
-                  bbox=None, cache_dir: Path | None = None) -> RoadNetwork:
+def build_network(
+    source: str,
+    *,
+    speeds_kph: Mapping[str, float],
+    path: Path | None = None,
+    query: str | None = None,
+    bbox=None,
+    cache_dir: Path | None = None,
+) -> RoadNetwork:
     """Load a graph and turn it into a :class:`RoadNetwork`."""
-    network = RoadNetwork.from_graph(load_graph(source, path=path, query=query, bbox=bbox, cache_dir=cache_dir),
-                                     speeds_kph)
+    network = RoadNetwork.from_graph(
+        load_graph(source, path=path, query=query, bbox=bbox, cache_dir=cache_dir), speeds_kph
+    )
     if network.n_nodes < 2:
         raise NetworkError(f"network: the largest strongly connected part has {network.n_nodes} node(s)")
     return network
@@ -231,8 +255,9 @@ class TravelTimes:
     inbound_s: np.ndarray  # (k, n) float32
 
     @classmethod
-    def from_graph(cls, network: RoadNetwork, source_nodes: Sequence[int], *,
-                   cache_dir: Path | None = None) -> TravelTimes:
+    def from_graph(
+        cls, network: RoadNetwork, source_nodes: Sequence[int], *, cache_dir: Path | None = None
+    ) -> TravelTimes:
         """Multi-source Dijkstra on the sparse graph (and its transpose), cached on disk when ``cache_dir`` is set."""
         sources = np.unique(np.asarray(source_nodes, np.int64))
         key = hashlib.sha256((network.content_hash + ",".join(map(str, sources))).encode()).hexdigest()[:24]
@@ -268,8 +293,8 @@ class TravelTimes:
 def _dijkstra(csr: csr_array, sources: np.ndarray) -> np.ndarray:
     out = np.empty((len(sources), csr.shape[0]), np.float32)
     for start in range(0, len(sources), _DIJKSTRA_CHUNK):
-        chunk = sources[start:start + _DIJKSTRA_CHUNK]
-        out[start:start + len(chunk)] = dijkstra(csr, directed=True, indices=chunk)
+        chunk = sources[start : start + _DIJKSTRA_CHUNK]
+        out[start : start + len(chunk)] = dijkstra(csr, directed=True, indices=chunk)
     return out
 
 

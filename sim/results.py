@@ -142,6 +142,7 @@ def manifest(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "input_checksums": input_checksums(scenario, network_hash),
         "scenario_text": scenario.source_text,
+        "overrides": scenario.overrides,
     } | (extra or {})
 
 

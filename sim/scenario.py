@@ -216,8 +216,9 @@ class ReadinessSpec(StrictModel):
 
 class CandidateGrid(StrictModel):
     spacing_m: float = Field(gt=0)
-    bbox: tuple[float, float, float, float] | None = Field(default=None, description="west, south, east, north; "
-                                                           "default: around the incident sites")
+    bbox: tuple[float, float, float, float] | None = Field(
+        default=None, description="west, south, east, north; default: around the incident sites"
+    )
 
 
 class CandidateSite(StrictModel):
@@ -235,8 +236,11 @@ class SitingSpec(StrictModel):
     grid: CandidateGrid | None = Field(default=None, description="also generate sites from road nodes")
     new_base_units: tuple[UnitGroup, ...] = (UnitGroup(type="engine", count=2), UnitGroup(type="hazmat", count=1))
     new_base_kind: BaseKind = "special_service"
-    turnout_allowance_min: float | None = Field(default=None, ge=0, description="added to drive times when "
-                                                "optimising; default: the new base kind's mean turnout")
+    turnout_allowance_min: float | None = Field(
+        default=None,
+        ge=0,
+        description="added to drive times when optimising; default: the new base kind's mean turnout",
+    )
 
 
 class Scenario(StrictModel):
@@ -263,6 +267,7 @@ class Scenario(StrictModel):
     _source_path: Path | None = PrivateAttr(default=None)
     _source_text: str = PrivateAttr(default="")
     _raw: dict = PrivateAttr(default_factory=dict)
+    _overrides: dict = PrivateAttr(default_factory=dict)
 
     @field_validator("speeds_kph")
     @classmethod
@@ -291,6 +296,11 @@ class Scenario(StrictModel):
     @property
     def raw(self) -> dict:
         return self._raw
+
+    @property
+    def overrides(self) -> dict:
+        """Dotted-path overrides applied on top of the file's text (recorded in every manifest)."""
+        return self._overrides
 
     @property
     def horizon_s(self) -> float:
@@ -402,6 +412,7 @@ def scenario_from_dict(
     scenario._source_path = Path(source) if source != "<scenario>" else None
     scenario._source_text = text if text is not None else yaml.safe_dump(raw, allow_unicode=True, sort_keys=False)
     scenario._raw = raw
+    scenario._overrides = dict(overrides or {})
     return scenario
 
 
@@ -492,7 +503,8 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
         try:
             rows = _read_points(base_dir / str(siting["candidates_file"]))
             siting["candidates"] = list(siting.get("candidates") or []) + [
-                {k: r[k] for k in ("id", "name", "lon", "lat") if k in r} for r in rows]
+                {k: r[k] for k in ("id", "name", "lon", "lat") if k in r} for r in rows
+            ]
         except (OSError, ValueError, KeyError) as exc:
             problems.append(f"siting.candidates_file: {exc}")
     for li, line in enumerate(raw.get("pipelines") or []):

@@ -148,8 +148,15 @@ def _add_expressway(graph, pos, xs, ys, node) -> None:
             graph.add_edge(node(i, j_ramp), carriageway[k], highway="motorway_link", oneway=True)
 
 
-PIPELINE_M = [(-4800.0, 2900.0), (-3000.0, 2300.0), (-1200.0, 2250.0), (200.0, 2600.0), (2200.0, 2200.0),
-              (3200.0, 1300.0), (3600.0, 900.0)]
+PIPELINE_M = [
+    (-4800.0, 2900.0),
+    (-3000.0, 2300.0),
+    (-1200.0, 2250.0),
+    (200.0, 2600.0),
+    (2200.0, 2200.0),
+    (3200.0, 1300.0),
+    (3600.0, 900.0),
+]
 
 LANDMARKS: dict = {
     "river_x_lon": float(to_lonlat(RIVER_X_M, 0.0)[0]),
@@ -178,8 +185,20 @@ LANDMARKS: dict = {
     ],
     "candidates": [
         {"id": f"c{k + 1}", "at": _pt(x, y)}
-        for k, (x, y) in enumerate([(-1000, -1200), (0, 0), (1000, 1500), (1400, -2600), (2500, 1000),
-                                    (3000, -2600), (4400, -1000), (-2000, 2000), (1000, -500), (-3000, -2000)])
+        for k, (x, y) in enumerate(
+            [
+                (-1000, -1200),
+                (0, 0),
+                (1000, 1500),
+                (1400, -2600),
+                (2500, 1000),
+                (3000, -2600),
+                (4400, -1000),
+                (-2000, 2000),
+                (1000, -500),
+                (-3000, -2000),
+            ]
+        )
     ],
 }
 
@@ -187,5 +206,7 @@ LANDMARKS: dict = {
 def describe() -> str:
     """A short description of the synthetic world."""
     graph = build_graph()
-    return (f"synthetic county: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} directed edges, "
-            f"town west of a river (2 bridges), chemical park east, expressway south, pipeline through the north")
+    return (
+        f"synthetic county: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} directed edges, "
+        f"town west of a river (2 bridges), chemical park east, expressway south, pipeline through the north"
+    )

@@ -12,8 +12,9 @@ from scipy import stats
 from sim.report.fonts import use_cjk_font
 
 
-def _finish(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi: int):
-    fig.tight_layout()
+def _finish(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi: int, tight: bool = True):
+    if tight:
+        fig.tight_layout()
     if save:
         if filepath is None:
             raise ValueError("filepath is required with save=True")
@@ -78,3 +79,109 @@ def plot_response_cdf(
     ax.legend(loc="lower right")
     ax.set_title(title or f"Response times over {len(reps)} replications (95% band)")
     return _finish(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
+
+
+PARTS = (
+    ("waited_s", "waiting"),
+    ("activation_s", "mutual-aid activation"),
+    ("turnout_s", "turnout"),
+    ("travel_s", "road travel"),
+    ("access_s", "last leg (on foot / off road)"),
+)
+
+
+def plot_response_parts(
+    incidents: pd.DataFrame, *, save: bool = False, show: bool = False, filepath: Path | None = None, dpi: int = 120
+):
+    """Mean response-time parts of the first-arriving unit (min), by its base and by source; on-scene beside."""
+    use_cjk_font()
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 3, 2]})
+    source = (
+        incidents["source"]
+        .astype(str)
+        .where(incidents["source"] != "pipeline", np.where(incidents["in_hca"], "pipeline HCA", "pipeline"))
+    )
+    frame = incidents.assign(source_group=source)
+    for ax, by, title in ((axes[0], "first_base", "by first-arriving base"), (axes[1], "source_group", "by source")):
+        means = frame.groupby(by)[[c for c, _ in PARTS]].mean().fillna(0) / 60
+        left = np.zeros(len(means))
+        for column, label in PARTS:
+            ax.barh(means.index.astype(str), means[column], left=left, label=label)
+            left += means[column].to_numpy()
+        ax.set_xlabel("mean time from call to first arrival (min)")
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(PARTS), fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    on_scene = frame.groupby("source_group")["on_scene_s"].mean() / 60
+    axes[2].barh(on_scene.index.astype(str), on_scene.to_numpy(), color="tab:gray")
+    axes[2].set_xlabel("mean on-scene time (min)")
+    axes[2].set_title("on scene, by source")
+    return _finish(fig, axes, save=save, show=show, filepath=filepath, dpi=dpi, tight=False)
+
+
+def _daily_mean_level(times_s: np.ndarray, steps: np.ndarray, edges_s: np.ndarray) -> np.ndarray:
+    """Time-average of a step function (level changes by ``steps`` at ``times_s``) over each bin of ``edges_s``."""
+    level = np.cumsum(steps)
+    knots = np.concatenate([[0.0], times_s, [max(edges_s[-1], times_s[-1] if len(times_s) else 0.0)]])
+    levels = np.concatenate([[0.0], level])
+    area = np.concatenate([[0.0], np.cumsum(levels * np.diff(knots))])
+    return np.diff(np.interp(edges_s, knots, area)) / np.diff(edges_s)
+
+
+def plot_utilisation(
+    events: pd.DataFrame,
+    units: pd.DataFrame,
+    horizon_s: float,
+    *,
+    save: bool = False,
+    show: bool = False,
+    filepath: Path | None = None,
+    dpi: int = 120,
+):
+    """Units by status over the horizon (mean over replications, daily) and share of time per status by base."""
+    use_cjk_font()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5))
+    steps = {
+        "DISPATCH": ("busy on calls", 1),
+        "AT_BASE": ("busy on calls", -1),
+        "DRILL_START": ("drilling", 1),
+        "DRILL_END": ("drilling", -1),
+    }
+    edges_s = np.arange(0.0, horizon_s + 86400.0, 86400.0)
+    reps = max(1, events["replication"].nunique())
+    for label in ("busy on calls", "drilling"):
+        kinds = [k for k, (lb, _) in steps.items() if lb == label]
+        ev = events[events["event"].isin(kinds)].sort_values(["replication", "time_s"], kind="stable")
+        total = np.zeros(len(edges_s) - 1)
+        for _, group in ev.groupby("replication"):
+            total += _daily_mean_level(
+                group["time_s"].to_numpy(float), group["event"].map(lambda k: steps[k][1]).to_numpy(float), edges_s
+            )
+        top.step(edges_s[:-1] / 86400, total / reps, where="post", label=label)
+    top.set_xlabel("day of the horizon")
+    top.set_ylabel("units (mean over replications)")
+    top.set_title("Units out of service over time (daily means)")
+    top.legend(fontsize=8)
+    top.grid(alpha=0.3)
+    columns = [c for c in units.columns if c.endswith("_s") and c not in ("available_s", "drill_downtime_s")]
+    share = units.groupby("base")[columns].sum()
+    share = (
+        share.div(
+            units.groupby("base")[[c for c in units.columns if c.endswith("_s") and c != "drill_downtime_s"]]
+            .sum()
+            .sum(axis=1),
+            axis=0,
+        )
+        * 100
+    )
+    left = np.zeros(len(share))
+    for column in columns:
+        bottom.barh(
+            share.index.astype(str), share[column], left=left, label=column.removesuffix("_s").replace("_", " ")
+        )
+        left += share[column].to_numpy()
+    bottom.set_xlabel("share of unit time (%) — the rest is available at base")
+    bottom.set_title("Time per status by base")
+    bottom.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
+    return _finish(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)

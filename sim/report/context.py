@@ -1,0 +1,89 @@
+"""Everything a report needs from a results folder: its tables, and the scenario's world rebuilt from the manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from sim.results import read_run
+from sim.scenario import Scenario, scenario_from_dict
+from sim.world import World, build_world, load_network
+
+
+@dataclass(eq=False)
+class ReportContext:
+    run_dir: Path
+    manifest: dict
+    summary: dict
+    tables: dict[str, pd.DataFrame]
+    scenario: Scenario
+    network: object
+    world: World
+    layouts: dict | None = None  # layouts.geojson of a siting study
+    _isochrones: dict | None = field(default=None, repr=False)
+
+    @property
+    def incidents(self) -> pd.DataFrame:
+        return self.tables["incidents"]
+
+    def target_minutes(self) -> list[float]:
+        minutes = sorted({t.limit_s / 60 for t in self.scenario.targets if t.measure == "first_arrival"})
+        return minutes or [5.0, 10.0]
+
+    def isochrones(self) -> dict:
+        """Coverage polygons (lon/lat) per first-arrival target time, from the bases holding units."""
+        if self._isochrones is None:
+            from sim.network import TravelTimes
+            from sim.report.coverage import isochrones
+            from sim.world import default_cache_dir
+
+            travel = TravelTimes.from_graph(self.network, self.world.base_node, cache_dir=default_cache_dir())
+            rows = [travel.row(int(n)) for n in self.world.base_node]
+            turnout = np.asarray([b.turnout().mean_s() for b in self.world.bases])
+            self._isochrones = isochrones(self.network, travel.outbound_s[rows], turnout, self.target_minutes())
+        return self._isochrones
+
+    def chosen_base_ids(self) -> set[str]:
+        """Bases of the best-ranked simulated layout of a siting study (empty otherwise)."""
+        if not self.layouts:
+            return set()
+        return {f["properties"]["base_id"] for f in self.layouts["features"] if f["properties"]["rank"] == 1}
+
+
+def load_context(run_dir: Path) -> ReportContext:
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    manifest = run.pop("manifest")
+    summary = run.pop("summary", {})
+    source = manifest.get("scenario_file") or "<scenario>"
+    base_dir = Path(source).parent if manifest.get("scenario_file") else None
+    scenario = scenario_from_dict(
+        yaml.safe_load(manifest["scenario_text"]),
+        source=source,
+        base_dir=base_dir,
+        text=manifest["scenario_text"],
+        overrides=manifest.get("overrides") or {},
+    )
+    network = load_network(scenario)
+    world = build_world(scenario, network)
+    layouts_path = run_dir / "layouts.geojson"
+    layouts = json.loads(layouts_path.read_text(encoding="utf-8")) if layouts_path.is_file() else None
+    for extra in ("drills", "siting"):
+        path = run_dir / f"{extra}.csv"
+        if path.is_file():
+            run[extra] = pd.read_csv(path)
+    return ReportContext(
+        run_dir=run_dir,
+        manifest=manifest,
+        summary=summary,
+        tables=run,
+        scenario=scenario,
+        network=network,
+        world=world,
+        layouts=layouts,
+    )

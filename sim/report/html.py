@@ -1,0 +1,300 @@
+"""``report.html``: one self-contained file (figures embedded) a planner can e-mail; ``map.html`` and
+``results.gpkg`` are written beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from sim.report.context import ReportContext, load_context
+from sim.report.figures import plot_response_cdf, plot_response_parts, plot_utilisation
+from sim.report.fonts import find_cjk_font
+from sim.report.maps import build_map, plot_coverage_map, plot_situation_map
+
+SECTIONS = ("summary", "map", "coverage", "response", "parts", "utilisation", "compliance", "study")
+
+CSS = """
+body{font-family:'Noto Sans CJK SC','Noto Sans',system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;
+line-height:1.45;padding:0 1em}
+h1{border-bottom:3px solid #2c3e50;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
+text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #ddd}.note{color:#555;font-size:.9em}.bad{color:#c0392b;font-weight:bold}
+.good{color:#1e8449;font-weight:bold}
+"""
+
+
+def build_report(run_dir: Path) -> Path:
+    """Write ``report.html``, ``map.html`` and ``results.gpkg`` into a results folder; return the report path."""
+    from sim.report.gis import write_geopackage
+
+    ctx = load_context(Path(run_dir))
+    body = [
+        _summary(ctx),
+        _map(ctx),
+        _coverage(ctx),
+        _response(ctx),
+        _parts(ctx),
+        _utilisation(ctx),
+        _compliance(ctx),
+        _study(ctx),
+    ]
+    title = f"rescuesim report — {ctx.scenario.name}"
+    page = (
+        f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p class='note'>Run folder <code>{html.escape(str(ctx.run_dir))}</code>, made by "
+        f"<code>{html.escape(ctx.manifest.get('command', ''))}</code> with rescuesim "
+        f"{html.escape(str(ctx.manifest.get('rescuesim_version')))} at {html.escape(ctx.manifest['created_at'])}. "
+        f"Interactive map: <a href='map.html'>map.html</a>; GIS layers: <code>results.gpkg</code>.</p>"
+        + "".join(body)
+        + "</body></html>"
+    )
+    build_map(ctx, ctx.run_dir / "map.html")
+    write_geopackage(ctx, ctx.run_dir / "results.gpkg")
+    path = ctx.run_dir / "report.html"
+    tmp = path.with_name(".report.html.partial")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _section(key: str, title: str, content: str) -> str:
+    return f"<section id='{key}'><h2>{html.escape(title)}</h2>{content}</section>"
+
+
+def _img(plot, *args, alt: str, **kwargs) -> str:
+    """Render a plot function to an embedded PNG."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        fig, _ = plot(*args, **kwargs)
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
+    return df.to_html(index=False, escape=True, float_format=lambda v: floatfmt.format(v), border=0, na_rep="–")
+
+
+def _summary(ctx: ReportContext) -> str:
+    s, w, m = ctx.scenario, ctx.world, ctx.manifest
+    units = pd.Series(list(w.units.unit_type)).value_counts()
+    rows = [
+        ("scenario", s.name),
+        ("description", s.description or ""),
+        ("seed", m["seed"]),
+        ("replications", m["replications"]),
+        ("horizon", f"{s.horizon_days:g} days"),
+        (
+            "road network",
+            f"{ctx.network.n_nodes} nodes, {ctx.network.n_edges} directed edges "
+            f"({ctx.network.dropped_nodes} dropped outside the strongly connected part)",
+        ),
+        (
+            "parks",
+            ", ".join(f"{p.name or p.id} (grade {p.risk_grade}, {len(p.installations)} installations)" for p in s.parks)
+            or "none",
+        ),
+        (
+            "pipelines",
+            ", ".join(f"{p.name or p.id} ({p.product}, {len(p.hca)} HCA stretches)" for p in s.pipelines) or "none",
+        ),
+        ("incident sites", f"{len(w.sites)} ({(w.sites.rate_per_s.sum() * 365.25 * 86400):.1f} incidents/yr)"),
+        ("bases with units", ", ".join(f"{b.name or b.id} ({b.kind}, {b.jurisdiction})" for b in w.bases)),
+        ("units", ", ".join(f"{n} {t}" for t, n in units.items())),
+        ("incidents simulated", len(ctx.incidents)),
+    ]
+    if s.overrides:
+        rows.append(("overrides", ", ".join(f"{k}" for k in s.overrides)))
+    kpis = ctx.summary.get("kpis", {})
+    table = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    kpi_rows = [(k, v) for k, v in kpis.items() if v.get("n")]
+    kpi_table = "".join(
+        f"<tr><td>{html.escape(_kpi_label(k))}</td><td>{_fmt(k, v['mean'])}</td><td>± {_fmt(k, v['half_width'])}</td>"
+        f"</tr>"
+        for k, v in kpi_rows
+    )
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in ctx.summary.get("notes", []))
+    font = find_cjk_font()
+    font_note = (
+        ""
+        if font
+        else "<p class='note'>No CJK font was found: Chinese names in the figures may show as "
+        "boxes (install fonts-noto-cjk).</p>"
+    )
+    return _section(
+        "summary",
+        "Scenario summary",
+        f"<table>{table}</table><h3>Key results (mean ± 95% CI over "
+        f"replications)</h3><table><tr><th>KPI</th><th>mean</th><th>95% CI</th></tr>{kpi_table}</table>"
+        + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
+        + font_note,
+    )
+
+
+def _kpi_label(key: str) -> str:
+    return key.replace("_s", " (min)").replace("_", " ")
+
+
+def _fmt(key: str, value) -> str:
+    if value is None or value != value:
+        return "–"
+    if key.endswith("_s"):
+        return f"{value / 60:.2f}"
+    return f"{value:.3g}"
+
+
+def _map(ctx: ReportContext) -> str:
+    return _section(
+        "map",
+        "Map: sites, bases and incidents",
+        _img(plot_situation_map, ctx, alt="situation map")
+        + "<p class='note'>Incidents of all replications, coloured by first-arrival time (jittered "
+        "slightly so repeated sites show). Squares: bases with units by kind; triangles: candidate "
+        "sites; stars: the chosen layout of a siting study.</p>",
+    )
+
+
+def _coverage(ctx: ReportContext) -> str:
+    return _section(
+        "coverage",
+        "Coverage map (isochrones)",
+        _img(plot_coverage_map, ctx, alt="coverage map")
+        + "<p class='note'>Road area the bases holding units reach within each first-arrival target: "
+        "mean turnout of the base plus shortest drive.</p>",
+    )
+
+
+def _response(ctx: ReportContext) -> str:
+    return _section(
+        "response",
+        "Response-time distribution",
+        _img(
+            plot_response_cdf,
+            ctx.incidents,
+            ctx.scenario.targets,
+            alt="response-time CDF",
+            title=f"{ctx.scenario.name}: response times",
+        ),
+    )
+
+
+def _parts(ctx: ReportContext) -> str:
+    breakdown = ctx.tables.get("breakdown")
+    table = ""
+    if breakdown is not None:
+        cols = [c for c in breakdown.columns if not c.endswith("_ci")]
+        shown = breakdown[cols].copy()
+        for c in cols:
+            if c.endswith("_s"):
+                shown[c] = shown[c] / 60
+        shown.columns = [_kpi_label(c) for c in cols]
+        table = "<h3>KPIs by group (times in min)</h3>" + _table(shown)
+    return _section(
+        "parts",
+        "Turnout, travel and on-scene breakdown",
+        _img(plot_response_parts, ctx.incidents, alt="response-time parts") + table,
+    )
+
+
+def _utilisation(ctx: ReportContext) -> str:
+    units = ctx.tables["units"]
+    per_unit = units.groupby(["unit", "base", "unit_type"], as_index=False)[
+        ["utilisation", "dispatches", "drills", "drill_downtime_s", "mean_proficiency"]
+    ].mean()
+    per_unit["utilisation"] *= 100
+    per_unit["drill_downtime_s"] /= 3600
+    per_unit.columns = [
+        "unit",
+        "base",
+        "type",
+        "utilisation (%)",
+        "dispatches",
+        "drills",
+        "drill downtime (h)",
+        "mean proficiency",
+    ]
+    events = ctx.tables.get("events", pd.DataFrame(columns=["replication", "time_s", "event"]))
+    return _section(
+        "utilisation",
+        "Unit utilisation by status over time",
+        _img(plot_utilisation, events, units, ctx.scenario.horizon_s, alt="utilisation")
+        + "<h3>Per unit (mean over replications)</h3>"
+        + _table(per_unit),
+    )
+
+
+def _compliance(ctx: ReportContext) -> str:
+    rows = []
+    for t in ctx.summary.get("targets", []):
+        share = t["achieved_share"]
+        ok = t["met"]
+        verdict = (
+            "<span class='good'>met</span>" if ok else "<span class='bad'>not met</span>" if ok is not None else "–"
+        )
+        mean = "–" if share["mean"] is None else f"{100 * share['mean']:.1f}%"
+        half = "–" if share["half_width"] is None else f"± {100 * share['half_width']:.1f}"
+        rows.append(
+            f"<tr><td>{html.escape(t['name'])}</td><td>{html.escape(t['applies_to'])}</td>"
+            f"<td>{html.escape(t['measure'].replace('_', ' '))} ≤ {t['limit_min']:g} min</td>"
+            f"<td>{100 * t['required_share']:.0f}%</td><td>{mean}</td><td>{half}</td><td>{verdict}</td></tr>"
+        )
+    table = (
+        (
+            "<table><tr><th>target</th><th>applies to</th><th>measure</th><th>required</th><th>achieved</th>"
+            "<th>95% CI</th><th></th></tr>" + "".join(rows) + "</table>"
+        )
+        if rows
+        else "<p>No targets.</p>"
+    )
+    drills = ctx.summary.get("drill_compliance") or []
+    drill_html = ""
+    if drills:
+        frame = pd.DataFrame(drills)
+        bad = frame[~frame["compliant"]]
+        drill_html = (
+            f"<h3>Drill compliance (statutory interval {frame['statutory_interval_days'].iloc[0]:g} "
+            f"days)</h3><p>{len(frame) - len(bad)} of {len(frame)} units compliant.</p>" + _table(frame)
+        )
+    return _section("compliance", "Compliance with the targets", table + drill_html)
+
+
+def _study(ctx: ReportContext) -> str:
+    if "drills" in ctx.tables:
+        table = ctx.tables["drills"]
+        png = ctx.run_dir / "tradeoff.png"
+        img = (
+            (f"<img alt='drill trade-off' src='data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}'>")
+            if png.is_file()
+            else ""
+        )
+        cols = [c for c in table.columns if not c.endswith("_ci") and c != "variant"]
+        return _section(
+            "study",
+            "Drill-frequency study",
+            img + "<p class='note'>Every interval ran on the same "
+            "incidents (common random numbers). The run tables above are the best interval's.</p>"
+            + _table(table[cols]),
+        )
+    if "siting" in ctx.tables:
+        table = ctx.tables["siting"]
+        cols = [c for c in table.columns if not c.endswith("_ci")]
+        return _section(
+            "study",
+            "Siting comparison",
+            "<p class='note'>Layouts from the exact location model "
+            "and the current layout, simulated on the same incidents and ranked by the simulated "
+            "objective; the run tables and maps above are the best layout's.</p>" + _table(table[cols]),
+        )
+    return _section(
+        "study", "Studies", "<p>This is a single run; drill and siting studies add their sections here.</p>"
+    )
