@@ -1,0 +1,542 @@
+"""Exact facility-location models on a cost matrix, solved to proven optimality with HiGHS (scipy.optimize.milp).
+
+Inputs are ``cost_s`` (n_demand x n_sites; travel time from each candidate site to each demand point, ``inf`` when
+unreachable), demand ``weights`` and site indices fixed open or closed. Models:
+
+- **LSCP** (set covering): fewest sites so every demand with weight > 0 is within ``target_s``.
+- **MCLP** (maximal covering): most weighted demand within ``target_s`` with exactly ``p`` sites; with
+  ``backup=True`` the covered weight is maximised first and then, holding it, the weight covered by two sites
+  (lexicographic: two solves).
+- **p-median**: least weighted sum of time to the nearest open site, in the radius (cumulative distance)
+  formulation of Elloumi (2010, "A tighter formulation of the p-median problem", J Comb Optim 19:69-83), written as
+  a chain so each client costs one row per distinct distance and one non-zero per site (see :func:`_pmedian_matrix`).
+  Client i needs distances only up to its (m - p + 1)-th nearest site: among any m - p + 1 sites one is open.
+- **p-center**: least worst time, by bisection over the distinct costs with a covering feasibility problem.
+
+:func:`top_layouts` returns the k best distinct layouts by adding a no-good cut after each solve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import LinearConstraint
+from scipy.sparse import coo_array, csr_array
+
+from sim.errors import RescuesimError
+
+SITING_MODELS = ("lscp", "mclp", "pmedian", "pcenter")
+
+
+@dataclass(frozen=True, eq=False)
+class SitingResult:
+    model: str
+    open_sites: tuple[int, ...]
+    objective: float
+    assignment: np.ndarray  # nearest open site per demand point
+    covered_share: float  # weighted share within the target (NaN without a target)
+    solve_s: float
+    optimal: bool
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """A MILP over site variables y (first m columns) and auxiliaries."""
+
+    c: np.ndarray
+    constraints: list[LinearConstraint]
+    integrality: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    m: int
+
+
+def solve(
+    model: str,
+    cost_s: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    p: int | None = None,
+    target_s: float | None = None,
+    backup: bool = False,
+    fixed_open: Sequence[int] = (),
+    fixed_closed: Sequence[int] = (),
+    exclude: Sequence[Sequence[int]] = (),
+) -> SitingResult:
+    """Solve one model by name; ``exclude`` lists layouts (open sets) that must not be returned."""
+    cost_s, weights = _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed)
+    t0 = time.perf_counter()
+    if model == "lscp":
+        open_sites, objective = _lscp(cost_s, weights, target_s, fixed_open, fixed_closed, exclude)
+    elif model == "mclp":
+        open_sites, objective = _mclp(cost_s, weights, p, target_s, backup, fixed_open, fixed_closed, exclude)
+    elif model == "pmedian":
+        open_sites, objective = _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude)
+    else:
+        open_sites, objective = _pcenter(cost_s, weights, p, fixed_open, fixed_closed, exclude)
+    return _result(model, cost_s, weights, open_sites, objective, target_s, time.perf_counter() - t0)
+
+
+def solve_lscp(cost_s, target_s: float, *, weights=None, fixed_open=(), fixed_closed=()) -> SitingResult:
+    return solve("lscp", cost_s, weights, target_s=target_s, fixed_open=fixed_open, fixed_closed=fixed_closed)
+
+
+def solve_mclp(
+    cost_s, weights, p: int, target_s: float, *, backup: bool = False, fixed_open=(), fixed_closed=()
+) -> SitingResult:
+    return solve(
+        "mclp", cost_s, weights, p=p, target_s=target_s, backup=backup, fixed_open=fixed_open, fixed_closed=fixed_closed
+    )
+
+
+def solve_pmedian(cost_s, weights, p: int, *, fixed_open=(), fixed_closed=()) -> SitingResult:
+    return solve("pmedian", cost_s, weights, p=p, fixed_open=fixed_open, fixed_closed=fixed_closed)
+
+
+def solve_pcenter(cost_s, p: int, *, weights=None, fixed_open=(), fixed_closed=()) -> SitingResult:
+    return solve("pcenter", cost_s, weights, p=p, fixed_open=fixed_open, fixed_closed=fixed_closed)
+
+
+def top_layouts(model: str, cost_s, weights, k: int, **kw) -> list[SitingResult]:
+    """The k best distinct layouts, best first (fewer if the model has fewer feasible layouts)."""
+    found: list[SitingResult] = []
+    for _ in range(k):
+        try:
+            found.append(solve(model, cost_s, weights, exclude=[r.open_sites for r in found], **kw))
+        except RescuesimError:
+            if not found:
+                raise
+            break
+    return found
+
+
+# --- argument checks ------------------------------------------------------------------------------------------
+
+
+def _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed):
+    if model not in SITING_MODELS:
+        raise RescuesimError(f"siting model: unknown model {model!r}; choose from {', '.join(SITING_MODELS)}")
+    cost_s = np.asarray(cost_s, float)
+    if cost_s.ndim != 2 or 0 in cost_s.shape:
+        raise RescuesimError(f"siting: cost matrix must be 2-D and non-empty, got shape {cost_s.shape}")
+    n, m = cost_s.shape
+    weights = np.ones(n) if weights is None else np.asarray(weights, float)
+    if weights.shape != (n,) or (weights < 0).any():
+        raise RescuesimError(f"siting: weights must be {n} non-negative numbers, got shape {weights.shape}")
+    bad = [j for j in (*fixed_open, *fixed_closed) if not 0 <= j < m]
+    if bad:
+        raise RescuesimError(f"siting: site indices out of range 0..{m - 1}: {bad}")
+    if set(fixed_open) & set(fixed_closed):
+        raise RescuesimError(f"siting: sites both fixed open and closed: {sorted(set(fixed_open) & set(fixed_closed))}")
+    if model != "lscp":
+        if p is None or not 0 < p <= m - len(set(fixed_closed)):
+            raise RescuesimError(
+                f"siting: p must be between 1 and the {m - len(set(fixed_closed))} sites that may open, got {p}"
+            )
+        if len(set(fixed_open)) > p:
+            raise RescuesimError(f"siting: {len(set(fixed_open))} sites are fixed open, more than p={p}")
+    if model in ("lscp", "mclp") and (target_s is None or not target_s > 0):
+        raise RescuesimError(f"siting: the {model} model needs a target time > 0, got {target_s}")
+    return cost_s, weights
+
+
+def _site_bounds(m: int, fixed_open, fixed_closed) -> tuple[np.ndarray, np.ndarray]:
+    lower, upper = np.zeros(m), np.ones(m)
+    lower[list(fixed_open)] = 1
+    upper[list(fixed_closed)] = 0
+    return lower, upper
+
+
+def _no_good_cuts(exclude, total_vars: int, m: int) -> list[LinearConstraint]:
+    """Forbid each layout S: sum_{j in S} (1 - y_j) + sum_{j not in S} y_j >= 1."""
+    cuts = []
+    for layout in exclude:
+        row = np.zeros(total_vars)
+        row[:m] = 1.0
+        row[list(layout)] = -1.0
+        cuts.append(LinearConstraint(row[None, :], 1 - len(layout), np.inf))
+    return cuts
+
+
+def _solve(problem: _Problem, exclude=(), start: np.ndarray | None = None) -> np.ndarray:
+    """Solve with HiGHS to a zero gap; ``start`` is a feasible solution to begin from (optional)."""
+    import highspy
+
+    constraints = problem.constraints + _no_good_cuts(exclude, len(problem.c), problem.m)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.setOptionValue("mip_abs_gap", 1e-9)
+    total = len(problem.c)
+    h.addVars(total, problem.lower, problem.upper)
+    h.changeColsCost(total, np.arange(total, dtype=np.int32), problem.c)
+    ints = np.flatnonzero(problem.integrality > 0).astype(np.int32)
+    if len(ints):
+        h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
+    for con in constraints:
+        a = csr_array(con.A)
+        lb = np.broadcast_to(np.asarray(con.lb, float), (a.shape[0],)).copy()
+        ub = np.broadcast_to(np.asarray(con.ub, float), (a.shape[0],)).copy()
+        lb[np.isneginf(lb)], ub[np.isposinf(ub)] = -highspy.kHighsInf, highspy.kHighsInf
+        h.addRows(
+            a.shape[0], lb, ub, a.nnz, a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(float)
+        )
+    if start is not None:  # a strong incumbent is given: spend the effort on the bound, not on finding layouts
+        h.setOptionValue("mip_heuristic_effort", 0.0)
+        h.setOptionValue("mip_allow_restart", False)
+        solution = highspy.HighsSolution()
+        solution.col_value = list(map(float, start))
+        solution.value_valid = True
+        h.setSolution(solution)
+    h.run()
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kInfeasible:
+        raise RescuesimError("siting: no feasible layout (check targets, p and fixed sites)")
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise RescuesimError(f"siting: HiGHS did not prove optimality: {h.modelStatusToString(status)}")
+    return np.asarray(h.getSolution().col_value)
+
+
+def _open(x: np.ndarray, m: int) -> tuple[int, ...]:
+    return tuple(int(j) for j in np.flatnonzero(x[:m] > 0.5))
+
+
+def _cardinality(m: int, p: int, total_vars: int) -> LinearConstraint:
+    row = np.zeros(total_vars)
+    row[:m] = 1.0
+    return LinearConstraint(row[None, :], p, p)
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+
+
+def _lscp(cost_s, weights, target_s, fixed_open, fixed_closed, exclude):
+    n, m = cost_s.shape
+    cover = (cost_s <= target_s).astype(float)
+    cover[:, list(fixed_closed)] = 0
+    need = weights > 0
+    uncoverable = np.flatnonzero(need & (cover.sum(axis=1) == 0))
+    if len(uncoverable):
+        raise RescuesimError(
+            f"siting: demand points {uncoverable.tolist()[:20]} cannot be reached within "
+            f"{target_s / 60:g} min from any candidate site"
+        )
+    lower, upper = _site_bounds(m, fixed_open, fixed_closed)
+    problem = _Problem(
+        c=np.ones(m),
+        constraints=[LinearConstraint(csr_array(cover[need]), 1, np.inf)],
+        integrality=np.ones(m),
+        lower=lower,
+        upper=upper,
+        m=m,
+    )
+    x = _solve(problem, exclude)
+    return _open(x, m), float(round(x.sum()))
+
+
+def _mclp(cost_s, weights, p, target_s, backup, fixed_open, fixed_closed, exclude):
+    n, m = cost_s.shape
+    cover = csr_array((cost_s <= target_s).astype(float))
+    k = 2 if backup else 1
+    total = m + k * n
+    lower, upper = _site_bounds(m, fixed_open, fixed_closed)
+    lower = np.concatenate([lower, np.zeros(k * n)])
+    upper = np.concatenate([upper, np.ones(k * n)])
+    rows = [LinearConstraint(_hstack(-cover, _eye(n), n * (k - 1)), -np.inf, 0)]  # z_i <= covering sites
+    if backup:
+        rows.append(LinearConstraint(_hstack(-cover, None, 0, _eye(n, scale=2.0), n), -np.inf, 0))  # 2u_i <= cover
+    rows.append(_cardinality(m, p, total))
+    integrality = np.concatenate([np.ones(m), np.zeros(k * n)])
+    primary = np.concatenate([np.zeros(m), -weights, np.zeros((k - 1) * n)])
+    problem = _Problem(c=primary, constraints=rows, integrality=integrality, lower=lower, upper=upper, m=m)
+    x = _solve(problem, exclude)
+    covered = float(weights @ x[m : m + n])
+    if backup:
+        keep = LinearConstraint(-primary[None, :], covered - 1e-7 * max(1.0, covered), np.inf)
+        second = np.concatenate([np.zeros(m + n), -weights])
+        x = _solve(
+            _Problem(c=second, constraints=[*rows, keep], integrality=integrality, lower=lower, upper=upper, m=m),
+            exclude,
+        )
+    return _open(x, m), float(weights[np.min(cost_s[:, list(_open(x, m))], axis=1) <= target_s].sum())
+
+
+def _eye(n: int, scale: float = 1.0) -> csr_array:
+    return csr_array((np.full(n, scale), (np.arange(n), np.arange(n))), shape=(n, n))
+
+
+def _hstack(
+    sites: csr_array, first: csr_array | None, first_pad: int, second: csr_array | None = None, second_pad: int = 0
+) -> csr_array:
+    """[sites | first | zeros(first_pad)] or [sites | zeros(n) | second] blocks for the MCLP rows."""
+    from scipy.sparse import hstack
+
+    n = sites.shape[0]
+    blocks = [sites]
+    if first is not None:
+        blocks.append(first)
+        if first_pad:
+            blocks.append(csr_array((n, first_pad)))
+    else:
+        blocks += [csr_array((n, second_pad)), second]
+    return csr_array(hstack(blocks, format="csr"))
+
+
+def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
+    """Truncated radius formulation solved iteratively (after Garcia, Labbe and Marin 2011).
+
+    Each client's chain stops at a cap (first its second-nearest open site in a fast interchange heuristic's
+    layout). The truncated
+    model under-counts distances beyond the caps, so its optimum is a lower bound; when the true cost of its layout
+    equals that bound the layout is optimal, otherwise the caps of the clients that lie beyond them grow and the
+    model is solved again (warm-started with the best layout so far).
+    """
+    n, m = cost_s.shape
+    usable = np.setdiff1d(np.arange(m), list(fixed_closed))
+    if not np.isfinite(cost_s[:, usable]).any(axis=1).all():
+        raise RescuesimError("siting: some demand points cannot be reached from any usable site")
+    active = weights > 0
+    finite_max = cost_s[np.isfinite(cost_s)].max()
+    cost = np.where(np.isfinite(cost_s), cost_s, 10 * finite_max + 1)[active]  # unreachable: prohibitive
+    w = weights[active]
+    position = {int(j): k for k, j in enumerate(usable)}
+    reduced = cost[:, usable]
+    best = interchange(reduced, w, p, fixed=[position[j] for j in fixed_open])
+    cap = np.sort(reduced[:, list(best)], axis=1)[:, min(1, p - 1)]  # second-nearest open site of the heuristic
+    lower, upper = _site_bounds(m, fixed_open, fixed_closed)
+    while True:
+        a, lb, c, z_level, z_client = _pmedian_matrix(reduced, w, p, cap)
+        n_z = len(c)
+        problem = _Problem(
+            c=np.concatenate([np.zeros(m), c]),
+            constraints=[LinearConstraint(_remap_sites(a, usable, m), lb, np.inf), _cardinality(m, p, m + n_z)],
+            integrality=np.concatenate([np.ones(m), np.zeros(n_z)]),
+            lower=np.concatenate([lower, np.zeros(n_z)]),
+            upper=np.concatenate([upper, np.ones(n_z)]),
+            m=m,
+        )
+        start = None
+        if not any(set(usable[list(best)].tolist()) == set(layout) for layout in exclude):
+            start = np.zeros(m + n_z)
+            start[usable[list(best)]] = 1.0
+            start[m:] = z_level < reduced[:, list(best)].min(axis=1)[z_client]
+        x = _solve(problem, exclude, start)
+        layout = [position[j] for j in _open(x, m)]
+        bound = float(w @ reduced.min(axis=1) + c @ x[m:])
+        distance = reduced[:, layout].min(axis=1)
+        true = float(w @ distance)
+        if true <= bound + 1e-9 * max(1.0, abs(true)):
+            return tuple(int(usable[j]) for j in layout), float(weights @ cost_s[:, list(usable[layout])].min(axis=1))
+        beyond = distance > cap
+        cap[beyond] = distance[beyond]
+        if float(w @ reduced[:, list(best)].min(axis=1)) > true:
+            best = tuple(layout)
+
+
+def interchange(cost: np.ndarray, weights: np.ndarray, p: int, *, fixed: Sequence[int] = ()) -> tuple[int, ...]:
+    """A good p-median layout fast: greedy addition, then best-improvement vertex substitution (Teitz-Bart),
+    evaluating every swap at once with numpy."""
+    n, m = cost.shape
+    layout = list(fixed)
+    nearest = cost[:, layout].min(axis=1) if layout else np.full(n, np.inf)
+    while len(layout) < p:
+        total = weights @ np.minimum(cost, nearest[:, None])
+        total[layout] = np.inf
+        j = int(np.argmin(total))
+        layout.append(j)
+        nearest = np.minimum(nearest, cost[:, j])
+    layout = np.asarray(layout)
+    movable = np.ones(m, bool)
+    movable[list(fixed)] = False
+    rows = np.arange(n)
+    while p > 1:
+        sub = cost[:, layout]
+        order = np.argsort(sub, axis=1, kind="stable")
+        near, d1, d2 = layout[order[:, 0]], sub[rows, order[:, 0]], sub[rows, order[:, 1]]
+        gain = weights @ (np.minimum(cost, d1[:, None]) - d1[:, None])  # adding j
+        extra = weights[:, None] * (np.minimum(cost, d2[:, None]) - np.minimum(cost, d1[:, None]))
+        delta = np.zeros((m, m))
+        np.add.at(delta, near, extra)  # delta[f, j]: extra cost of then closing f
+        delta += gain[None, :]
+        is_open = np.zeros(m, bool)
+        is_open[layout] = True
+        delta[~(is_open & movable), :] = np.inf
+        delta[:, is_open] = np.inf
+        f, j = np.unravel_index(np.argmin(delta), delta.shape)
+        if not delta[f, j] < -1e-9:
+            break
+        layout[layout == f] = j
+    return tuple(sorted(int(j) for j in layout))
+
+
+def _pmedian_matrix(cost: np.ndarray, weights: np.ndarray, p: int, cap: np.ndarray):
+    """Chain rows of the radius formulation for every client, up to its cap distance.
+
+    For client i with distinct distances D^1 < ... < D^K (at most its cap, and up to its (m-p+1)-th nearest site)
+    and G^k the sites at exactly D^k, the rows are ``z^k + G^k(y) - z^(k-1) >= 0`` for k = 1..K-1 with z^0 = 1
+    (moved to the right-hand side), so ``z^k >= 1 - sum_{l<=k} G^l(y)``; the objective is
+    ``w_i (D^1 + sum_k (D^(k+1) - D^k) z^k)``. Returns the rows over [y (m sites) | z], their lower bounds, the z
+    costs, and each z's distance level and client (to build warm starts).
+    """
+    n, m = cost.shape
+    order = np.argsort(cost, axis=1, kind="stable")
+    sorted_cost = np.take_along_axis(cost, order, axis=1)
+    depth = m - p + 1  # the nearest `depth` sites always contain an open one
+    rows, cols, vals, z_cost, lower, z_level, z_client = [], [], [], [], [], [], []
+    z_next = row_next = 0
+    for i in range(n):
+        d = sorted_cost[i, :depth]
+        d = d[d <= cap[i]]
+        levels, first = np.unique(d, return_index=True)
+        k_count = len(levels) - 1
+        if k_count <= 0:
+            continue
+        # sites at level k are order[i, first[k]:first[k+1]]; row r (r = 0..K-2) holds the sites of level r
+        level_of = np.repeat(np.arange(len(levels)), np.diff(np.append(first, len(d))))
+        in_rows = level_of < k_count
+        rows.append(row_next + level_of[in_rows])
+        cols.append(order[i, : len(d)][in_rows])
+        vals.append(np.ones(in_rows.sum()))
+        z = m + z_next + np.arange(k_count)
+        rr = row_next + np.arange(k_count)
+        rows += [rr, rr[1:]]
+        cols += [z, z[:-1]]
+        vals += [np.ones(k_count), -np.ones(k_count - 1)]
+        z_cost.append(weights[i] * np.diff(levels))
+        z_level.append(levels[:-1])
+        z_client.append(np.full(k_count, i))
+        lower.append(np.r_[1.0, np.zeros(k_count - 1)])
+        z_next += k_count
+        row_next += k_count
+    if row_next == 0:
+        empty = np.zeros(0)
+        return csr_array((0, m)), empty, empty, empty, np.zeros(0, np.int64)
+    a = coo_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row_next, m + z_next)
+    ).tocsr()
+    return (a, np.concatenate(lower), np.concatenate(z_cost), np.concatenate(z_level), np.concatenate(z_client))
+
+
+def _remap_sites(a: csr_array, usable: np.ndarray, m: int) -> csr_array:
+    """Columns of the reduced site set back to all m sites (closed sites get no entries)."""
+    m_used = len(usable)
+    coo = a.tocoo()
+    col = np.where(coo.col < m_used, usable[np.minimum(coo.col, m_used - 1)], coo.col - m_used + m)
+    return csr_array((coo.data, (coo.row, col)), shape=(a.shape[0], a.shape[1] - m_used + m))
+
+
+def _pcenter(cost_s, weights, p, fixed_open, fixed_closed, exclude):
+    n, m = cost_s.shape
+    need = weights > 0 if weights is not None else np.ones(n, bool)
+    usable = np.setdiff1d(np.arange(m), list(fixed_closed))
+    values = np.unique(cost_s[need][:, usable][np.isfinite(cost_s[need][:, usable])])
+    lo, hi = 0, len(values) - 1
+    best = None
+    while lo <= hi:  # smallest radius whose covering needs at most p sites
+        mid = (lo + hi) // 2
+        layout = _cover_with_p(cost_s[need], values[mid], p, fixed_open, fixed_closed, exclude)
+        if layout is None:
+            lo = mid + 1
+        else:
+            best, hi = layout, mid - 1
+    if best is None:
+        raise RescuesimError("siting: no feasible layout for p-center (check p and fixed sites)")
+    return best, float(cost_s[need][:, list(best)].min(axis=1).max())
+
+
+def _cover_with_p(cost_s, radius, p, fixed_open, fixed_closed, exclude) -> tuple[int, ...] | None:
+    """A layout of exactly p sites covering every row within ``radius``, or None."""
+    n, m = cost_s.shape
+    cover = (cost_s <= radius).astype(float)
+    cover[:, list(fixed_closed)] = 0
+    if (cover.sum(axis=1) == 0).any():
+        return None
+    lower, upper = _site_bounds(m, fixed_open, fixed_closed)
+    problem = _Problem(
+        c=np.zeros(m),
+        constraints=[LinearConstraint(csr_array(cover), 1, np.inf), _cardinality(m, p, m)],
+        integrality=np.ones(m),
+        lower=lower,
+        upper=upper,
+        m=m,
+    )
+    try:
+        return _open(_solve(problem, exclude), m)
+    except RescuesimError:
+        return None
+
+
+def _result(model, cost_s, weights, open_sites, objective, target_s, solve_s) -> SitingResult:
+    columns = list(open_sites)
+    nearest = cost_s[:, columns].min(axis=1)
+    assignment = np.asarray(columns)[cost_s[:, columns].argmin(axis=1)]
+    share = float(weights[nearest <= target_s].sum() / weights.sum()) if target_s and weights.sum() else float("nan")
+    return SitingResult(
+        model=model,
+        open_sites=tuple(sorted(columns)),
+        objective=objective,
+        assignment=assignment,
+        covered_share=share,
+        solve_s=solve_s,
+        optimal=True,
+    )
+
+
+# --- brute force (tests) and OR-Library ---------------------------------------------------------------------------
+
+
+def brute_force(
+    model: str, cost_s, weights=None, *, p=None, target_s=None, backup=False, fixed_open=(), fixed_closed=()
+) -> float:
+    """The optimal objective by enumerating every layout (small instances only)."""
+    cost_s, weights = _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed)
+    n, m = cost_s.shape
+    free = [j for j in range(m) if j not in fixed_closed]
+    sizes = range(1, m + 1) if model == "lscp" else [p]
+    best = None
+    for size in sizes:
+        for layout in combinations(free, size):
+            if not set(fixed_open) <= set(layout):
+                continue
+            near = cost_s[:, list(layout)]
+            if model == "lscp":
+                if (near.min(axis=1)[weights > 0] <= target_s).all():
+                    return float(size)
+                continue
+            if model == "mclp":
+                covers = (near <= target_s).sum(axis=1)
+                value = (weights @ (covers >= 1), weights @ (covers >= 2)) if backup else weights @ (covers >= 1)
+                better = best is None or value > best
+            elif model == "pmedian":
+                value = float(weights @ near.min(axis=1))
+                better = best is None or value < best
+            else:
+                value = float(near.min(axis=1)[weights > 0].max())
+                better = best is None or value < best
+            if better:
+                best = value
+    if model == "lscp":
+        raise RescuesimError("infeasible")
+    return best if not isinstance(best, tuple) else best
+
+
+def read_orlib_pmed(path: Path) -> tuple[np.ndarray, int]:
+    """An OR-Library p-median instance: all-pairs shortest-path cost matrix and p (an edge listed twice keeps its
+    last cost)."""
+    from scipy.sparse.csgraph import shortest_path
+
+    lines = Path(path).read_text().split("\n")
+    n, m, p = (int(v) for v in lines[0].split()[:3])
+    data = np.loadtxt(lines[1 : m + 1], dtype=np.int64).reshape(-1, 3)
+    edges: dict[tuple[int, int], int] = {}
+    for i, j, c in data:
+        edges[(min(i, j) - 1, max(i, j) - 1)] = int(c)  # the last line for an edge wins
+    ij = np.asarray(list(edges), dtype=np.int64)
+    cost = np.asarray(list(edges.values()), dtype=float)
+    graph = csr_array((cost, (ij[:, 0], ij[:, 1])), shape=(n, n))
+    return shortest_path(graph, directed=False), p
