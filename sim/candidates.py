@@ -126,38 +126,38 @@ def turnout_allowance_s(scenario: Scenario) -> float:
 
 
 def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tuple[int, ...] | list[int]) -> Scenario:
-    """The scenario with the layout's bases: kept, moved (units of closed bases to new sites) and new."""
+    """The scenario with the layout's bases: kept, moved (units of closed bases to new sites) and new.
+
+    Closed bases are paired with new sites by least total distance; a closed base left without a new site hands its
+    units to the nearest open site, so the fleet stays the same whenever the layout has no more sites than today.
+    """
     open_set = set(int(i) for i in open_sites)
     by_id = {b.id: b for b in scenario.bases}
-    closed = [i for i in np.flatnonzero(candidates.existing) if i not in open_set]
+    closed = [int(i) for i in np.flatnonzero(candidates.existing) if i not in open_set]
     new = [i for i in sorted(open_set) if not candidates.existing[i]]
     inherit: dict[int, int] = {}
     if closed and new:
-        d = haversine_m(
-            candidates.lon[closed][:, None],
-            candidates.lat[closed][:, None],
-            candidates.lon[new][None, :],
-            candidates.lat[new][None, :],
-        )
-        r, c = linear_sum_assignment(d)
+        r, c = linear_sum_assignment(_distance_m(candidates, closed, new))
         inherit = {new[j]: closed[i] for i, j in zip(r, c, strict=True)}
-    raw_bases = []
+    extra_units: dict[int, list[dict]] = {i: [] for i in open_set}
+    for i in set(closed) - set(inherit.values()):
+        nearest = sorted(open_set)[int(np.argmin(_distance_m(candidates, [i], sorted(open_set))[0]))]
+        extra_units[nearest] += [g.model_dump() for g in by_id[candidates.site_id[i]].units]
+    index = {sid: i for i, sid in enumerate(candidates.site_id)}
     closed_ids = {candidates.site_id[i] for i in closed}
     new_ids = {candidates.site_id[i] for i in new}
+    raw_bases = []
     for b in scenario.raw.get("bases", []):
-        if b["id"] in closed_ids:
-            continue
-        if b["id"] in new_ids:
-            continue  # a candidate base of the scenario that opens: written below with its units
-        if b.get("candidate") and not b.get("units"):
-            continue  # candidates that stay closed
+        if b["id"] in closed_ids or b["id"] in new_ids or (b.get("candidate") and not b.get("units")):
+            continue  # closed; opening (written below); or a candidate that stays closed
+        if b["id"] in index and extra_units.get(index[b["id"]]):
+            b = dict(b, units=list(b.get("units") or []) + extra_units[index[b["id"]]])
         raw_bases.append(b)
     spec = scenario.siting
     for i in new:
         if i in inherit:
             donor = by_id[candidates.site_id[inherit[i]]]
-            units = [g.model_dump() for g in donor.units]
-            kind = donor.kind
+            units, kind = [g.model_dump() for g in donor.units], donor.kind
         else:
             template = by_id.get(candidates.site_id[i])
             units = [g.model_dump() for g in (template.units if template and template.units else spec.new_base_units)]
@@ -169,7 +169,16 @@ def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tupl
                 "lon": float(candidates.lon[i]),
                 "lat": float(candidates.lat[i]),
                 "kind": kind,
-                "units": units,
+                "units": units + extra_units[i],
             }
         )
     return with_overrides(scenario, {"bases": raw_bases})
+
+
+def _distance_m(candidates: Candidates, rows: list[int], cols: list[int]) -> np.ndarray:
+    return haversine_m(
+        candidates.lon[rows][:, None],
+        candidates.lat[rows][:, None],
+        candidates.lon[cols][None, :],
+        candidates.lat[cols][None, :],
+    )

@@ -152,3 +152,56 @@ def test_drills_command_writes_table_and_plot(tmp_path):
     table = pd.read_csv(folder / "drills.csv")
     assert list(table["interval_days"]) == [91.0, 365.0] and table["best"].sum() == 1
     assert (folder / "tradeoff.png").stat().st_size > 10_000
+
+
+def test_site_command_ranks_layouts_and_the_current_one(tmp_path):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    code = main(
+        [
+            "site",
+            str(scenario),
+            "--model",
+            "pmedian",
+            "--p",
+            "4",
+            "--simulate-top",
+            "2",
+            "--replications",
+            "2",
+            "--workers",
+            "1",
+            "--results",
+            str(tmp_path),
+            "--quiet",
+            "--no-report",
+        ]
+    )
+    assert code == 0
+    (folder,) = list(tmp_path.glob("*/*site*"))
+    table = pd.read_csv(folder / "siting.csv")
+    assert set(table["layout"]) == {"current", "pmedian #1", "pmedian #2"}
+    assert sorted(table["rank"]) == [1, 2, 3]
+    layouts = json.loads((folder / "layouts.geojson").read_text())
+    assert {f["properties"]["layout"] for f in layouts["features"]} == set(table["layout"])
+
+
+def test_layouts_keep_the_fleet():
+    from sim.candidates import build_candidates, layout_scenario
+    from sim.forces import build_units
+    from sim.scenario import load_scenario
+    from sim.world import build_world, load_network
+
+    scenario = load_scenario(PROJECT_DIR / "scenarios" / "demo_park.yaml")
+    network = load_network(scenario)
+    candidates = build_candidates(scenario, network, build_world(scenario, network))
+    index = {sid: i for i, sid in enumerate(candidates.site_id)}
+    for layout in (["park-team", "c7", "c8"], ["c1", "c2", "c3", "c4"], ["town-fs", "c5", "c6", "c9", "c10"]):
+        variant = layout_scenario(scenario, candidates, [index[s] for s in layout])
+        local = {b.id for b in variant.bases if b.units and b.jurisdiction == "local"}
+        assert local == set(layout)
+        before = sorted(build_units(scenario).unit_type)
+        after = sorted(build_units(variant).unit_type)
+        if len(layout) <= 4:
+            assert after == before  # the same fleet, redistributed
+        else:
+            assert len(after) > len(before)  # a fifth site brings new units
