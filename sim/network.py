@@ -136,6 +136,8 @@ class RoadNetwork:
     def from_graph(cls, graph: nx.MultiDiGraph, speeds_kph: Mapping[str, float]) -> RoadNetwork:
         """Arrays of the largest strongly connected part, travel time = length / class speed."""
         nodes = list(graph.nodes)
+        if not nodes:
+            raise NetworkError("network: the road graph has no nodes")
         index = {n: i for i, n in enumerate(nodes)}
         tails, heads, lengths, classes = [], [], [], []
         for u, v, data in graph.edges(data=True):
@@ -143,8 +145,33 @@ class RoadNetwork:
             heads.append(index[v])
             lengths.append(float(data.get("length", 0.0)))
             classes.append(road_class(data.get("highway")))
-        tail, head = np.asarray(tails, np.int64), np.asarray(heads, np.int64)
-        n = len(nodes)
+        return cls.from_arrays(
+            node_id=np.asarray([_as_int(n) for n in nodes], np.int64),
+            lon=np.asarray([graph.nodes[n]["x"] for n in nodes], float),
+            lat=np.asarray([graph.nodes[n]["y"] for n in nodes], float),
+            tail=np.asarray(tails, np.int64),
+            head=np.asarray(heads, np.int64),
+            length_m=np.asarray(lengths, float),
+            highway=np.asarray(classes, dtype=object),
+            speeds_kph=speeds_kph,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        node_id: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        tail: np.ndarray,
+        head: np.ndarray,
+        length_m: np.ndarray,
+        highway: np.ndarray,
+        speeds_kph: Mapping[str, float],
+    ) -> RoadNetwork:
+        """From node and edge arrays (no networkx: for province-size graphs); keeps the largest strongly
+        connected part."""
+        n = len(node_id)
         if n == 0:
             raise NetworkError("network: the road graph has no nodes")
         adjacency = csr_array((np.ones(len(tail)), (tail, head)), shape=(n, n))
@@ -152,20 +179,18 @@ class RoadNetwork:
         keep = label == np.bincount(label).argmax()
         new_index = np.cumsum(keep) - 1
         edge_keep = keep[tail] & keep[head]
-        lon = np.asarray([graph.nodes[nodes[i]]["x"] for i in range(n)], float)[keep]
-        lat = np.asarray([graph.nodes[nodes[i]]["y"] for i in range(n)], float)[keep]
-        highway = np.asarray(classes, dtype=object)[edge_keep]
-        length_m = np.asarray(lengths, float)[edge_keep]
-        speed = np.asarray([_speed(c, speeds_kph) for c in highway], float)
+        classes, inverse = np.unique(np.asarray(highway, dtype=str)[edge_keep], return_inverse=True)
+        speed = np.asarray([_speed(c, speeds_kph) for c in classes], float)[inverse]
+        length = np.asarray(length_m, float)[edge_keep]
         arrays = {
-            "node_id": np.asarray([_as_int(nodes[i]) for i in np.flatnonzero(keep)], np.int64),
-            "lon": lon,
-            "lat": lat,
+            "node_id": np.asarray(node_id, np.int64)[keep],
+            "lon": np.asarray(lon, float)[keep],
+            "lat": np.asarray(lat, float)[keep],
             "edge_tail": new_index[tail[edge_keep]].astype(np.int32),
             "edge_head": new_index[head[edge_keep]].astype(np.int32),
-            "edge_length_m": length_m,
-            "edge_travel_time_s": length_m / (speed / 3.6),
-            "edge_highway": highway.astype(str),
+            "edge_length_m": length,
+            "edge_travel_time_s": length / (speed / 3.6),
+            "edge_highway": classes[inverse],
         }
         return cls(**arrays, dropped_nodes=int(n - keep.sum()), content_hash=_hash(arrays))
 
@@ -322,5 +347,9 @@ def _hash(arrays: dict[str, np.ndarray]) -> str:
     for name in sorted(arrays):
         a = arrays[name]
         h.update(name.encode())
-        h.update("\x00".join(a.tolist()).encode() if a.dtype.kind in "OU" else np.ascontiguousarray(a).tobytes())
+        if a.dtype.kind in "OU":
+            classes, codes = np.unique(a, return_inverse=True)
+            h.update("\x00".join(classes.tolist()).encode())
+            a = codes.astype(np.int32)
+        h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
