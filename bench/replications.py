@@ -25,8 +25,11 @@ def main() -> None:
     parser.add_argument("--replications", type=int, default=40)
     args = parser.parse_args()
     world = build_world(load_scenario(args.scenario))
-    runs = [("1 worker (serial)", {"workers": 1}), ("2 local processes", {"workers": 2}),
-            ("Dask LocalCluster, 2 workers", {"workers": 2, "dask": "local"})]
+    runs = [
+        ("1 worker (serial)", {"workers": 1}),
+        ("2 local processes", {"workers": 2}),
+        ("Dask LocalCluster, 2 workers", {"workers": 2, "dask": "local"}),
+    ]
     base = None
     reference = None
     print(f"{'executor':32s} {'seconds':>8s} {'reps/s':>8s} {'speed-up':>8s}  identical")

@@ -69,8 +69,10 @@ def main() -> None:
     model_s = min(_time(lambda: [simulate(world, s) for s in streams]) for _ in range(args.repeat))
     plain_s = min(_time(lambda: [simulate(no_drills, s) for s in streams]) for _ in range(args.repeat))
     bare_s = min(sum(bare_loop(s.call_at_s, len(world.units)) for s in streams) for _ in range(args.repeat))
-    print(f"scenario: {scenario.name} ({len(world.units)} units; {n} incidents, {dispatches} dispatches over "
-          f"{args.replications} replications of {args.horizon_days:g} days)")
+    print(
+        f"scenario: {scenario.name} ({len(world.units)} units; {n} incidents, {dispatches} dispatches over "
+        f"{args.replications} replications of {args.horizon_days:g} days)"
+    )
     print(f"model:              {n / model_s:10.0f} incidents/s per core ({model_s:.3f} s)")
     print(f"model, no drills:   {n / plain_s:10.0f} incidents/s per core ({plain_s:.3f} s)")
     print(f"bare SimPy loop:    {n / bare_s:10.0f} incidents/s per core ({bare_s:.3f} s)")

@@ -20,37 +20,14 @@ import tracemalloc
 import networkx as nx
 import numpy as np
 
-from sim.network import DEFAULT_SPEEDS_KPH, RoadNetwork, TravelTimes
+from sim.network import DEFAULT_SPEEDS_KPH, RoadNetwork, TravelTimes, grid_network
 
 
-def grid_network(n_nodes: int, seed: int = 0) -> RoadNetwork:
+def grid(n_nodes: int) -> RoadNetwork:
+    """A lattice of about n_nodes with ~100 m blocks."""
     k = int(round(n_nodes**0.5))
-    idx = np.arange(k * k).reshape(k, k)
-    right = (idx[:, :-1].ravel(), idx[:, 1:].ravel())
-    up = (idx[:-1, :].ravel(), idx[1:, :].ravel())
-    tail = np.concatenate([right[0], right[1], up[0], up[1]])
-    head = np.concatenate([right[1], right[0], up[1], up[0]])
-    rng = np.random.default_rng(seed)
-    length = rng.uniform(80.0, 120.0, len(tail) // 2)
-    length = np.concatenate(
-        [length[: len(right[0])], length[: len(right[0])], length[len(right[0]) :], length[len(right[0]) :]]
-    )
-    row, col = np.divmod(tail, k)
-    primary = np.concatenate([(row[: 2 * len(right[0])] % 10 == 0), (col[2 * len(right[0]) :] % 10 == 0)])
-    highway = np.where(primary, "primary", "residential")
-    y, x = np.divmod(np.arange(k * k), k)
-    lon = 120.0 + x * 100.0 / 96_000.0
-    lat = 30.0 + y * 100.0 / 111_000.0
-    return RoadNetwork.from_arrays(
-        node_id=np.arange(k * k),
-        lon=lon,
-        lat=lat,
-        tail=tail,
-        head=head,
-        length_m=length,
-        highway=highway,
-        speeds_kph=DEFAULT_SPEEDS_KPH,
-    )
+    span_lon, span_lat = k * 100.0 / 96_000.0, k * 100.0 / 111_000.0
+    return grid_network(n_nodes, (120.0, 30.0, 120.0 + span_lon, 30.0 + span_lat), DEFAULT_SPEEDS_KPH)
 
 
 def networkx_per_source_s(net: RoadNetwork, sources: np.ndarray) -> float:
@@ -78,7 +55,7 @@ def main() -> None:
     for size in (int(v) for v in args.sizes.split(",")):
         gc.collect()
         t0 = time.perf_counter()
-        net = grid_network(size)
+        net = grid(size)
         build_s = time.perf_counter() - t0
         sources = np.linspace(0, net.n_nodes - 1, args.sources).astype(np.int64)
         tracemalloc.start()

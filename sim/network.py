@@ -42,7 +42,7 @@ DEFAULT_SPEEDS_KPH: dict[str, float] = {
     "default": 30.0,
 }
 
-SOURCES = ("synthetic", "osm_xml", "graphml", "place", "bbox")
+SOURCES = ("synthetic", "osm_xml", "graphml", "place", "bbox", "grid")
 _DIJKSTRA_CHUNK = 16  # sources per scipy call: bounds the float64 scratch memory on large graphs
 
 
@@ -253,6 +253,37 @@ class RoadNetwork:
         return graph
 
 
+def grid_network(
+    n_nodes: int, bbox: tuple[float, float, float, float], speeds_kph: Mapping[str, float], *, seed: int = 0
+) -> RoadNetwork:
+    """A square lattice of about ``n_nodes`` over ``bbox`` (west, south, east, north): two-way streets, every tenth
+    line primary, edge lengths from the coordinates with +-10% deterministic noise. For scale tests and benchmarks:
+    built straight into arrays, so a million nodes take seconds."""
+    k = max(2, int(round(n_nodes**0.5)))
+    west, south, east, north = bbox
+    idx = np.arange(k * k).reshape(k, k)
+    row, col = np.divmod(np.arange(k * k), k)
+    lon = west + (east - west) * col / (k - 1)
+    lat = south + (north - south) * row / (k - 1)
+    pairs = [(idx[:, :-1].ravel(), idx[:, 1:].ravel()), (idx[:-1, :].ravel(), idx[1:, :].ravel())]
+    tail = np.concatenate([a for a, _ in pairs] + [b for _, b in pairs])
+    head = np.concatenate([b for _, b in pairs] + [a for a, _ in pairs])
+    noise = np.random.default_rng(seed).uniform(0.9, 1.1, len(tail) // 2)
+    length = haversine_m(lon[tail], lat[tail], lon[head], lat[head]) * np.concatenate([noise, noise])
+    horizontal = row[tail] == row[head]
+    primary = np.where(horizontal, row[tail] % 10 == 0, col[tail] % 10 == 0)
+    return RoadNetwork.from_arrays(
+        node_id=np.arange(k * k),
+        lon=lon,
+        lat=lat,
+        tail=tail,
+        head=head,
+        length_m=length,
+        highway=np.where(primary, "primary", "residential"),
+        speeds_kph=speeds_kph,
+    )
+
+
 def build_network(
     source: str,
     *,
@@ -261,8 +292,13 @@ def build_network(
     query: str | None = None,
     bbox=None,
     cache_dir: Path | None = None,
+    grid_nodes: int | None = None,
 ) -> RoadNetwork:
     """Load a graph and turn it into a :class:`RoadNetwork`."""
+    if source == "grid":
+        if bbox is None or grid_nodes is None:
+            raise NetworkError("network: source 'grid' needs bbox and grid_nodes")
+        return grid_network(grid_nodes, bbox, speeds_kph)
     network = RoadNetwork.from_graph(
         load_graph(source, path=path, query=query, bbox=bbox, cache_dir=cache_dir), speeds_kph
     )

@@ -31,17 +31,27 @@ DISPATCH_POLICIES = ("nearest_eta",)
 
 
 class NetworkSpec(StrictModel):
-    source: Literal["synthetic", "osm_xml", "graphml", "place", "bbox"] = "synthetic"
+    source: Literal["synthetic", "osm_xml", "graphml", "place", "bbox", "grid"] = "synthetic"
     path: Path | None = None
     query: str | None = None
     bbox: tuple[float, float, float, float] | None = Field(default=None, description="west, south, east, north")
     max_snap_m: float = Field(default=500.0, gt=0, description="reject sites and bases farther from any road")
+    grid_nodes: int | None = Field(
+        default=None, ge=4, description="source grid: a lattice of this many nodes over bbox (scale tests)"
+    )
 
     @model_validator(mode="after")
     def _needs(self) -> NetworkSpec:
-        need = {"osm_xml": "path", "graphml": "path", "place": "query", "bbox": "bbox"}.get(self.source)
-        if need and getattr(self, need) is None:
-            raise ValueError(f"source {self.source!r} needs the field {need!r}")
+        needs = {
+            "osm_xml": ["path"],
+            "graphml": ["path"],
+            "place": ["query"],
+            "bbox": ["bbox"],
+            "grid": ["bbox", "grid_nodes"],
+        }.get(self.source, [])
+        missing = [f for f in needs if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"source {self.source!r} needs the field(s) {', '.join(map(repr, missing))}")
         return self
 
 

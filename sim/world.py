@@ -57,6 +57,7 @@ def load_network(scenario: Scenario, cache_dir: Path | None = None):
         query=spec.query,
         bbox=spec.bbox,
         cache_dir=cache_dir or default_cache_dir(),
+        grid_nodes=spec.grid_nodes,
     )
 
 

@@ -44,7 +44,13 @@ def _roads(ax, network) -> None:
     for cls in ("minor", *reversed(tuple(ROAD_STYLE))):
         mask = ~np.isin(network.edge_highway, tuple(ROAD_STYLE)) if cls == "minor" else network.edge_highway == cls
         width, colour = ROAD_STYLE.get(cls, (0.3, "#d5d5d5"))
-        ax.add_collection(LineCollection(lines[mask], linewidths=width, colors=colour, zorder=1))
+        ax.add_collection(LineCollection(lines[thin(mask, 100_000)], linewidths=width, colors=colour, zorder=1))
+
+
+def thin(mask: np.ndarray, limit: int) -> np.ndarray:
+    """Indices where ``mask`` holds, evenly strided down to at most ``limit`` (large networks stay drawable)."""
+    index = np.flatnonzero(mask)
+    return index[:: max(1, -(-len(index) // limit))]
 
 
 def _pipelines(ax, scenario) -> None:
@@ -228,7 +234,7 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     fmap.get_root().header.add_child(folium.Element("<style>.leaflet-container{background:#f4f1ea}</style>"))
 
     roads = folium.FeatureGroup(name="major roads")
-    major = np.isin(net.edge_highway, (*MAJOR_ROADS, "tertiary"))
+    major = thin(np.isin(net.edge_highway, (*MAJOR_ROADS, "tertiary")), 20_000)
     segments = [
         [(float(net.lat[a]), float(net.lon[a])), (float(net.lat[b]), float(net.lon[b]))]
         for a, b in zip(net.edge_tail[major], net.edge_head[major], strict=True)
