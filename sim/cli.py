@@ -160,6 +160,8 @@ def cmd_drills(args) -> int:
         "interval_days",
         objective,
         f"{objective}_ci",
+        f"{objective}_vs_best",
+        f"{objective}_vs_best_ci",
         "first_arrival_p90_s",
         "escalation_share",
         "drill_downtime_h_per_unit_yr",

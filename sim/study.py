@@ -116,7 +116,8 @@ def resolve_objective(scenario: Scenario, objective: str | None) -> tuple[str, b
 def drill_table(
     intervals_days: Sequence[float], results: dict[str, RunResult], objective: str, larger_is_better: bool
 ) -> pd.DataFrame:
-    """One row per interval: KPIs with 95% CI half-widths, drill downtime, proficiency; the best marked."""
+    """One row per interval: KPIs with 95% CI half-widths, drill downtime, proficiency; the best marked (on an
+    exact tie, the longest interval: the same response for less time out of service)."""
     rows = []
     for days, (name, result) in zip(intervals_days, results.items(), strict=True):
         row: dict[str, Any] = {"interval_days": float(days), "variant": name}
@@ -138,9 +139,16 @@ def drill_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     values = table[objective].to_numpy(float)
-    best = int(np.nanargmax(values) if larger_is_better else np.nanargmin(values))
+    target = np.nanmax(values) if larger_is_better else np.nanmin(values)
+    tied = np.flatnonzero(np.isclose(values, target, rtol=0, atol=1e-12))
+    best = int(tied[np.argmax(table["interval_days"].to_numpy()[tied])])  # a tie goes to the lighter drill load
     table["best"] = False
     table.loc[best, "best"] = True
+    # common random numbers: compare with the best interval replication by replication (paired differences)
+    best_kpis = list(results.values())[best].kpis[objective].to_numpy(float)
+    paired = [mean_ci(r.kpis[objective].to_numpy(float) - best_kpis) for r in results.values()]
+    table[f"{objective}_vs_best"] = [d["mean"] for d in paired]
+    table[f"{objective}_vs_best_ci"] = [d["half_width"] for d in paired]
     table.attrs["objective"] = objective
     return table
 
