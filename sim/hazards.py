@@ -117,21 +117,35 @@ def build_sites(scenario: Scenario) -> SiteTable:
         for key, value in kw.items():
             rows[key].append(value)
 
+    def add_point(site_id, name, source, kind, owner, lon, lat, rate_per_yr, access_kph) -> None:
+        """A site at a point (not on a line): no km, no piece, outside any HCA."""
+        add(
+            site_id=site_id,
+            name=name,
+            source=source,
+            source_kind=kind,
+            owner_id=owner,
+            km=np.nan,
+            piece_m=0.0,
+            in_hca=False,
+            lon=lon,
+            lat=lat,
+            rate_per_s=rate_per_yr / SECONDS_PER_YEAR,
+            access_kph=access_kph,
+        )
+
     for pi, park in enumerate(scenario.parks):
         for ii, inst in enumerate(park.installations):
-            add(
-                site_id=inst.id,
-                name=inst.name or inst.id,
-                source="park",
-                source_kind=inst.kind,
-                owner_id=park.id,
-                km=np.nan,
-                piece_m=0.0,
-                in_hca=False,
-                lon=inst.lon,
-                lat=inst.lat,
-                rate_per_s=installation_rate_per_yr(scenario, pi, ii) / SECONDS_PER_YEAR,
-                access_kph=defaults.ACCESS_KPH,
+            add_point(
+                inst.id,
+                inst.name or inst.id,
+                "park",
+                inst.kind,
+                park.id,
+                inst.lon,
+                inst.lat,
+                installation_rate_per_yr(scenario, pi, ii),
+                defaults.ACCESS_KPH,
             )
     for line in scenario.pipelines:
         pieces = pipeline_pieces(line)
@@ -151,19 +165,16 @@ def build_sites(scenario: Scenario) -> SiteTable:
                 access_kph=line.offroad_kph,
             )
     for site in scenario.sites:
-        add(
-            site_id=site.id,
-            name=site.name or site.id,
-            source="site",
-            source_kind="site",
-            owner_id=site.id,
-            km=np.nan,
-            piece_m=0.0,
-            in_hca=False,
-            lon=site.lon,
-            lat=site.lat,
-            rate_per_s=site.incidents_per_yr / SECONDS_PER_YEAR,
-            access_kph=site.access_kph or defaults.ACCESS_KPH,
+        add_point(
+            site.id,
+            site.name or site.id,
+            "site",
+            "site",
+            site.id,
+            site.lon,
+            site.lat,
+            site.incidents_per_yr,
+            site.access_kph or defaults.ACCESS_KPH,
         )
     arrays = {k: np.asarray(v) for k, v in rows.items()}
     arrays["in_hca"] = arrays["in_hca"].astype(bool)

@@ -13,6 +13,7 @@ from sim.cli import main
 from tests.conftest import PROJECT_DIR
 
 SCENARIOS = sorted((PROJECT_DIR / "scenarios").glob("*.yaml"))
+QUICK = ["--replications", "2", "--workers", "1", "--quiet", "--no-report"]
 
 
 def _folders(results: Path) -> set[Path]:
@@ -131,22 +132,7 @@ def test_unreachable_site_named_and_nothing_written(tmp_path, shared_data_dir, c
 
 def test_drills_command_writes_table_and_plot(tmp_path):
     scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
-    code = main(
-        [
-            "drills",
-            str(scenario),
-            "--intervals",
-            "91,365",
-            "--replications",
-            "2",
-            "--workers",
-            "1",
-            "--results",
-            str(tmp_path),
-            "--quiet",
-            "--no-report",
-        ]
-    )
+    code = main(["drills", str(scenario), "--intervals", "91,365", "--results", str(tmp_path), *QUICK])
     assert code == 0
     (folder,) = list(tmp_path.glob("*/*drills*"))
     table = pd.read_csv(folder / "drills.csv")
@@ -156,26 +142,8 @@ def test_drills_command_writes_table_and_plot(tmp_path):
 
 def test_site_command_ranks_layouts_and_the_current_one(tmp_path):
     scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
-    code = main(
-        [
-            "site",
-            str(scenario),
-            "--model",
-            "pmedian",
-            "--p",
-            "4",
-            "--simulate-top",
-            "2",
-            "--replications",
-            "2",
-            "--workers",
-            "1",
-            "--results",
-            str(tmp_path),
-            "--quiet",
-            "--no-report",
-        ]
-    )
+    args = ["--model", "pmedian", "--p", "4", "--simulate-top", "2", "--results", str(tmp_path), *QUICK]
+    code = main(["site", str(scenario), *args])
     assert code == 0
     (folder,) = list(tmp_path.glob("*/*site*"))
     table = pd.read_csv(folder / "siting.csv")
