@@ -165,13 +165,19 @@ def _no_good_cuts(exclude, total_vars: int, m: int) -> list[LinearConstraint]:
 
 def _solve(problem: _Problem, exclude=(), start: np.ndarray | None = None) -> np.ndarray:
     """Solve with HiGHS to a zero gap; ``start`` is a feasible solution to begin from (optional)."""
+    return _solve_bounded(problem, exclude, start)[0]
+
+
+def _solve_bounded(problem: _Problem, exclude=(), start: np.ndarray | None = None,
+                   abs_gap: float = 1e-9) -> tuple[np.ndarray, float]:
+    """Solve with HiGHS until the incumbent is within ``abs_gap`` of the proven bound; return both."""
     import highspy
 
     constraints = problem.constraints + _no_good_cuts(exclude, len(problem.c), problem.m)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", 1e-9)
+    h.setOptionValue("mip_abs_gap", abs_gap)
     total = len(problem.c)
     h.addVars(total, problem.lower, problem.upper)
     h.changeColsCost(total, np.arange(total, dtype=np.int32), problem.c)
@@ -199,7 +205,9 @@ def _solve(problem: _Problem, exclude=(), start: np.ndarray | None = None) -> np
         raise RescuesimError("siting: no feasible layout (check targets, p and fixed sites)")
     if status != highspy.HighsModelStatus.kOptimal:
         raise RescuesimError(f"siting: HiGHS did not prove optimality: {h.modelStatusToString(status)}")
-    return np.asarray(h.getSolution().col_value)
+    x = np.asarray(h.getSolution().col_value)
+    bound = h.getInfo().mip_dual_bound if len(ints) else float(problem.c @ x)
+    return x, min(float(bound), float(problem.c @ x))
 
 
 def _open(x: np.ndarray, m: int) -> tuple[int, ...]:
@@ -290,7 +298,7 @@ def _hstack(
 def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     """Truncated radius formulation solved iteratively (after Garcia, Labbe and Marin 2011).
 
-    Each client's chain stops at a cap (first its second-nearest open site in a fast interchange heuristic's
+    Each client's chain stops at a cap (first its third-nearest open site in a fast interchange heuristic's
     layout). The truncated
     model under-counts distances beyond the caps, so its optimum is a lower bound; when the true cost of its layout
     equals that bound the layout is optimal, otherwise the caps of the clients that lie beyond them grow and the
@@ -307,8 +315,9 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     position = {int(j): k for k, j in enumerate(usable)}
     reduced = cost[:, usable]
     best = interchange(reduced, w, p, fixed=[position[j] for j in fixed_open])
-    cap = np.sort(reduced[:, list(best)], axis=1)[:, min(1, p - 1)]  # second-nearest open site of the heuristic
+    cap = np.sort(reduced[:, list(best)], axis=1)[:, min(2, p - 1)]  # third-nearest open site of the heuristic
     lower, upper = _site_bounds(m, fixed_open, fixed_closed)
+    integral = bool(np.all(w == np.round(w)) and np.all(reduced == np.round(reduced)))
     while True:
         a, lb, c, z_level, z_client = _pmedian_matrix(reduced, w, p, cap)
         n_z = len(c)
@@ -325,12 +334,13 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
             start = np.zeros(m + n_z)
             start[usable[list(best)]] = 1.0
             start[m:] = z_level < reduced[:, list(best)].min(axis=1)[z_client]
-        x = _solve(problem, exclude, start)
+        x, bound = _solve_bounded(problem, exclude, start, abs_gap=0.999 if integral else 1e-9)
         layout = [position[j] for j in _open(x, m)]
-        bound = float(w @ reduced.min(axis=1) + c @ x[m:])
+        bound += float(w @ reduced.min(axis=1))  # proven lower bound of the truncated model, so of the problem
         distance = reduced[:, layout].min(axis=1)
         true = float(w @ distance)
-        if true <= bound + 1e-9 * max(1.0, abs(true)):
+        # integral data: the optimum is an integer, so a gap below 1 proves this layout optimal
+        if (true - bound < 1 - 1e-9) if integral else (true <= bound + 1e-9 * max(1.0, abs(true))):
             return tuple(int(usable[j]) for j in layout), float(weights @ cost_s[:, list(usable[layout])].min(axis=1))
         beyond = distance > cap
         cap[beyond] = distance[beyond]
