@@ -2,9 +2,11 @@
 
 Emergency-vehicle speeds per OSM ``highway`` class (:data:`DEFAULT_SPEEDS_KPH`) are planning assumptions: China's
 urban fire-station construction standard 建标152-2017 plans a 4-minute drive at an average 30-35 km/h for fire
-engines, which is the ``default`` and sits between the residential and primary classes here; faster roads scale up,
-minor roads down. ``*_link`` roads take their parent's speed. Posted ``maxspeed`` tags are not used: emergency
-vehicles neither keep to them nor reach them in traffic. Override per class with the scenario's ``speeds_kph``.
+engines, which is the ``default`` and sits between the residential and primary classes here; faster roads scale up
+(motorway 80, trunk 60, primary 50, secondary 45, tertiary 40), minor roads down (unclassified 30, residential 25,
+service 15). ``*_link`` roads take their parent's speed unless the mapping names the link class itself. Posted
+``maxspeed`` tags are not used: emergency vehicles neither keep to them nor reach them in traffic, so the class alone
+sets the speed. These are planning assumptions, to be overridden per class by the scenario's ``speeds_kph``.
 
 Only the largest strongly connected part of a graph is kept (a unit must be able to drive there and back); the count
 of dropped nodes is reported. Shortest travel times come from multi-source Dijkstra on a scipy sparse matrix
@@ -84,6 +86,7 @@ def _load_file(source: str, path: Path | None) -> nx.MultiDiGraph:
 def _download(source: str, *, query, bbox, cache_dir: Path | None) -> nx.MultiDiGraph:
     import osmnx as ox
 
+    _check_download_args(source, query, bbox)
     key = hashlib.sha256(repr((source, query, tuple(bbox) if bbox else None)).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"osm-{key}.graphml" if cache_dir else None
     if cached is not None and cached.is_file():
@@ -106,6 +109,18 @@ def _download(source: str, *, query, bbox, cache_dir: Path | None) -> nx.MultiDi
         ox.save_graphml(graph, tmp)
         os.replace(tmp, cached)
     return graph
+
+
+def _check_download_args(source: str, query, bbox) -> None:
+    if source == "place" and not (isinstance(query, str) and query.strip()):
+        raise NetworkError(f"network.query: source 'place' needs a place name, got {query!r}")
+    if source == "bbox":
+        try:
+            west, south, east, north = (float(v) for v in bbox)
+        except (TypeError, ValueError):
+            raise NetworkError(f"network.bbox: expected (west, south, east, north) in degrees, got {bbox!r}") from None
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise NetworkError(f"network.bbox: need west < east and south < north in degrees, got {bbox!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,25 +149,35 @@ class RoadNetwork:
 
     @classmethod
     def from_graph(cls, graph: nx.MultiDiGraph, speeds_kph: Mapping[str, float]) -> RoadNetwork:
-        """Arrays of the largest strongly connected part, travel time = length / class speed."""
+        """Arrays of the largest strongly connected part; travel time = length / speed of the edge's class.
+
+        ``highway`` keeps the edge's first OSM tag; an edge without ``length`` gets the great-circle length.
+        """
         nodes = list(graph.nodes)
         if not nodes:
             raise NetworkError("network: the road graph has no nodes")
+        missing = [n for n, data in graph.nodes(data=True) if "x" not in data or "y" not in data]
+        if missing:
+            raise NetworkError(f"network: {len(missing)} node(s) lack x/y coordinates, e.g. node {missing[0]!r}")
         index = {n: i for i, n in enumerate(nodes)}
-        tails, heads, lengths, classes = [], [], [], []
-        for u, v, data in graph.edges(data=True):
-            tails.append(index[u])
-            heads.append(index[v])
-            lengths.append(float(data.get("length", 0.0)))
-            classes.append(road_class(data.get("highway")))
+        lon = np.asarray([graph.nodes[n]["x"] for n in nodes], float)
+        lat = np.asarray([graph.nodes[n]["y"] for n in nodes], float)
+        edges = list(graph.edges(data=True))
+        tail = np.asarray([index[u] for u, _, _ in edges], np.int64)
+        head = np.asarray([index[v] for _, v, _ in edges], np.int64)
+        length = np.asarray([float(data.get("length", np.nan)) for _, _, data in edges], float)
+        no_length = np.isnan(length)
+        length[no_length] = haversine_m(
+            lon[tail[no_length]], lat[tail[no_length]], lon[head[no_length]], lat[head[no_length]]
+        )
         return cls.from_arrays(
             node_id=np.asarray([_as_int(n) for n in nodes], np.int64),
-            lon=np.asarray([graph.nodes[n]["x"] for n in nodes], float),
-            lat=np.asarray([graph.nodes[n]["y"] for n in nodes], float),
-            tail=np.asarray(tails, np.int64),
-            head=np.asarray(heads, np.int64),
-            length_m=np.asarray(lengths, float),
-            highway=np.asarray(classes, dtype=object),
+            lon=lon,
+            lat=lat,
+            tail=tail,
+            head=head,
+            length_m=length,
+            highway=np.asarray([highway_tag(data.get("highway")) for _, _, data in edges], dtype=object),
             speeds_kph=speeds_kph,
         )
 
@@ -174,13 +199,14 @@ class RoadNetwork:
         n = len(node_id)
         if n == 0:
             raise NetworkError("network: the road graph has no nodes")
+        _check_speeds(speeds_kph)
         adjacency = csr_array((np.ones(len(tail)), (tail, head)), shape=(n, n))
         _, label = connected_components(adjacency, directed=True, connection="strong")
         keep = label == np.bincount(label).argmax()
         new_index = np.cumsum(keep) - 1
         edge_keep = keep[tail] & keep[head]
         classes, inverse = np.unique(np.asarray(highway, dtype=str)[edge_keep], return_inverse=True)
-        speed = np.asarray([_speed(c, speeds_kph) for c in classes], float)[inverse]
+        speed = np.asarray([speed_kph(c, speeds_kph) for c in classes], float)[inverse]
         length = np.asarray(length_m, float)[edge_keep]
         arrays = {
             "node_id": np.asarray(node_id, np.int64)[keep],
@@ -209,8 +235,9 @@ class RoadNetwork:
     def snap(self, lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Nearest node index and great-circle distance (m) for each point.
 
-        Nearest by a local equirectangular projection (accurate to well under 1% across a province), distance by
-        haversine.
+        Nearest by a k-d tree on a local equirectangular projection about the network's mean latitude (distances off
+        by < 0.5% from haversine within about 2 degrees of latitude, i.e. across a province); the returned distance is
+        the haversine one.
         """
         lon, lat = np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float))
         if "tree" not in self._cache:
@@ -224,10 +251,20 @@ class RoadNetwork:
         lat0 = self._cache["lat0"]
         return np.column_stack([np.radians(lon) * np.cos(lat0), np.radians(lat)]) * EARTH_RADIUS_M
 
-    def snap_checked(self, names: Sequence[str], lon, lat, *, max_snap_m: float, field: str):
-        """:meth:`snap`, raising one error that lists every point farther than ``max_snap_m`` from a road."""
+    def snap_checked(
+        self, names: Sequence[str], lon: ArrayLike, lat: ArrayLike, *, max_snap_m: float, field: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`snap`, raising one error that lists every point farther than ``max_snap_m`` from a road node."""
+        lon, lat = np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float))
+        if not len(names) == len(lon) == len(lat):
+            raise ValueError(f"{field}: {len(names)} names for {len(lon)} lon and {len(lat)} lat values")
+        bad = [
+            f"{field}[{names[i]}]: coordinates must be finite, got lon={lon[i]}, lat={lat[i]}"
+            for i in np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat)))
+        ]
+        if bad:
+            raise NetworkError("points cannot be snapped to the road network:\n  " + "\n  ".join(bad))
         node, dist = self.snap(lon, lat)
-        lon, lat = np.atleast_1d(lon), np.atleast_1d(lat)
         far = [
             f"{field}[{names[i]}]: {dist[i]:.0f} m from the nearest road node (limit {max_snap_m:.0f} m) at "
             f"lon={lon[i]:.5f}, lat={lat[i]:.5f}"
@@ -237,19 +274,28 @@ class RoadNetwork:
             raise NetworkError("points too far from the road network:\n  " + "\n  ".join(far))
         return node, dist
 
+    @staticmethod
+    def distance_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike) -> np.ndarray:
+        """Great-circle (haversine) distance in metres, broadcast over the inputs."""
+        return np.asarray(haversine_m(*(np.asarray(v, float) for v in (lon1, lat1, lon2, lat2))))
+
     def to_networkx(self) -> nx.MultiDiGraph:
-        """The network as an osmnx-style graph (for plotting)."""
+        """The network as an osmnx-style graph keyed by node index (x=lon, y=lat, length, travel_time, highway)."""
         graph = nx.MultiDiGraph(crs="EPSG:4326")
-        for i in range(self.n_nodes):
-            graph.add_node(i, x=float(self.lon[i]), y=float(self.lat[i]))
-        for k in range(self.n_edges):
-            graph.add_edge(
-                int(self.edge_tail[k]),
-                int(self.edge_head[k]),
-                length=float(self.edge_length_m[k]),
-                travel_time=float(self.edge_travel_time_s[k]),
-                highway=str(self.edge_highway[k]),
+        graph.add_nodes_from(
+            (i, {"x": x, "y": y}) for i, (x, y) in enumerate(zip(self.lon.tolist(), self.lat.tolist(), strict=True))
+        )
+        graph.add_edges_from(
+            (u, v, {"length": length, "travel_time": t, "highway": str(h)})
+            for u, v, length, t, h in zip(
+                self.edge_tail.tolist(),
+                self.edge_head.tolist(),
+                self.edge_length_m.tolist(),
+                self.edge_travel_time_s.tolist(),
+                self.edge_highway,
+                strict=True,
             )
+        )
         return graph
 
 
@@ -319,36 +365,57 @@ class TravelTimes:
     def from_graph(
         cls, network: RoadNetwork, source_nodes: Sequence[int], *, cache_dir: Path | None = None
     ) -> TravelTimes:
-        """Multi-source Dijkstra on the sparse graph (and its transpose), cached on disk when ``cache_dir`` is set."""
-        sources = np.unique(np.asarray(source_nodes, np.int64))
-        key = hashlib.sha256((network.content_hash + ",".join(map(str, sources))).encode()).hexdigest()[:24]
-        path = Path(cache_dir) / f"travel-{key}.npz" if cache_dir else None
-        if path is not None and path.is_file():
-            with np.load(path) as data:
-                return cls(sources, data["outbound_s"], data["inbound_s"])
-        csr = network.csr()
-        outbound = _dijkstra(csr, sources)
-        inbound = _dijkstra(csr.T.tocsr(), sources)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
-            np.savez(tmp, outbound_s=outbound, inbound_s=inbound)
-            os.replace(tmp, path)
-        return cls(sources, outbound, inbound)
+        """Multi-source Dijkstra on the sparse graph (outbound) and its transpose (inbound).
+
+        One row per given source, in the given order (a repeated source repeats its row). With ``cache_dir`` the
+        tables are cached as ``.npz`` keyed by the network's content hash and the set of sources.
+        """
+        given = np.asarray(source_nodes, np.int64).reshape(-1)
+        out_of_range = given[(given < 0) | (given >= network.n_nodes)]
+        if len(out_of_range):
+            raise ValueError(f"source node index {int(out_of_range[0])} outside 0..{network.n_nodes - 1}")
+        sources, inverse = np.unique(given, return_inverse=True)
+        outbound, inbound = _cached_tables(network, sources, cache_dir)
+        if len(sources) != len(given) or not np.array_equal(sources, given):
+            outbound, inbound = outbound[inverse], inbound[inverse]
+        return cls(given, outbound, inbound)
 
     @classmethod
     def from_matrix(cls, outbound_s: ArrayLike, inbound_s: ArrayLike | None = None) -> TravelTimes:
         """Given matrices (k sources x n nodes); sources are nodes 0..k-1; inbound defaults to outbound."""
-        out = np.asarray(outbound_s, np.float32)
-        back = out if inbound_s is None else np.asarray(inbound_s, np.float32)
+        out = np.atleast_2d(np.asarray(outbound_s, np.float32))
+        back = out if inbound_s is None else np.atleast_2d(np.asarray(inbound_s, np.float32))
+        if out.ndim != 2 or back.shape != out.shape:
+            raise ValueError(f"travel-time matrices must be 2-D and alike, got {out.shape} and {back.shape}")
         return cls(np.arange(out.shape[0], dtype=np.int64), out, back)
 
     def row(self, source_node: int) -> int:
-        """The row holding a source node."""
-        k = int(np.searchsorted(self.source_nodes, source_node))
-        if k >= len(self.source_nodes) or self.source_nodes[k] != source_node:
+        """The (first) row holding a source node."""
+        hits = np.flatnonzero(self.source_nodes == source_node)
+        if not len(hits):
             raise KeyError(f"node {source_node} is not a source of these travel times")
-        return k
+        return int(hits[0])
+
+
+def _cached_tables(network: RoadNetwork, sources: np.ndarray, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Outbound and inbound tables for sorted unique sources, read from or written to the disk cache."""
+    key = hashlib.sha256((network.content_hash + ",".join(map(str, sources.tolist()))).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / f"travel-{key}.npz" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path) as data:
+                return data["outbound_s"], data["inbound_s"]
+        except Exception:  # a damaged or partial cache file (any reader error) is recomputed and replaced
+            pass
+    csr = network.csr()
+    outbound = _dijkstra(csr, sources)
+    inbound = _dijkstra(csr.T.tocsr(), sources)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, outbound_s=outbound, inbound_s=inbound)
+        os.replace(tmp, path)
+    return outbound, inbound
 
 
 def _dijkstra(csr: csr_array, sources: np.ndarray) -> np.ndarray:
@@ -359,16 +426,37 @@ def _dijkstra(csr: csr_array, sources: np.ndarray) -> np.ndarray:
     return out
 
 
-def road_class(highway) -> str:
-    """The first OSM highway tag, ``*_link`` mapped to its parent."""
+def highway_tag(highway) -> str:
+    """The first OSM ``highway`` tag of an edge (osmnx gives a list after merging ways), ``"default"`` if none."""
     if isinstance(highway, list | tuple):
         highway = highway[0] if highway else None
-    tag = str(highway) if highway else "default"
-    return tag.removesuffix("_link")
+    return str(highway) if highway else "default"
 
 
-def _speed(road: str, speeds_kph: Mapping[str, float]) -> float:
-    return float(speeds_kph.get(road, speeds_kph.get("default", DEFAULT_SPEEDS_KPH["default"])))
+def road_class(highway) -> str:
+    """The first OSM highway tag, ``*_link`` mapped to its parent."""
+    return highway_tag(highway).removesuffix("_link")
+
+
+def speed_kph(highway: str, speeds_kph: Mapping[str, float]) -> float:
+    """Speed of a road class: its own entry, else its parent's (for ``*_link``), else ``default``."""
+    for key in (highway, road_class(highway), "default"):
+        if key in speeds_kph:
+            return float(speeds_kph[key])
+    return DEFAULT_SPEEDS_KPH["default"]
+
+
+def _check_speeds(speeds_kph: Mapping[str, float]) -> None:
+    bad = [f"speeds_kph[{k}]: must be a number > 0, got {v!r}" for k, v in speeds_kph.items() if not _positive(v)]
+    if bad:
+        raise NetworkError("\n".join(bad))
+
+
+def _positive(value) -> bool:
+    try:
+        return bool(np.isfinite(float(value)) and float(value) > 0)
+    except (TypeError, ValueError):
+        return False
 
 
 def _as_int(node) -> int:

@@ -5,13 +5,17 @@ About 10 km x 8 km around lon 121.30, lat 30.75 (the place is invented; the coor
 - a **town** in the west: a dense 100 m grid of residential streets, tertiary every 500 m, two secondary arterials;
 - a **river** running north-south at x = -550 m, crossed by exactly **two bridges**: the primary east-west road
   (y = 0) and the expressway;
-- a **chemical park** (东区化工园区) in the east: a 300 m grid of tertiary plant roads inside a secondary perimeter;
-- an **expressway** (one-way motorway carriageways) along the south, with interchanges at x = -3000, 1000, 4000 m;
+- a **chemical park** (东区化工园区) in the east: a 300 m grid of tertiary plant roads inside a secondary perimeter,
+  with north-south service lanes into the plots;
+- an **expressway** (one-way motorway carriageways) along the south, with three interchanges (motorway_link) at
+  x = -3000, 1000, 4000 m, and a junction at each map edge standing for the road's continuation beyond the county;
 - a **rural** rest of sparse unclassified roads on an 800 m grid, with a primary north-south road at x = 1000 m;
-- a **gas pipeline corridor** through the rural north, passing the town's northern edge (the HCA) and ending at the
-  park.
+- a **gas pipeline corridor** (about 13 km) through the rural north, passing the town's northern edge (the HCA)
+  and ending at the park.
 
-Node positions get a small deterministic jitter. :data:`LANDMARKS` gives the coordinates the demo scenario uses.
+Roads are drawn on a 100 m lattice (a node every 100 m along a road, so about 4,000 nodes) with a small deterministic
+jitter from a fixed seed. The graph is strongly connected. :data:`LANDMARKS` gives the coordinates the demo scenario
+uses; every point in it lies within 300 m of a road node.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ RIVER_X_M = -550.0  # between two lattice columns
 BRIDGE_Y_M = 0.0
 EXPRESSWAY_Y_M = -3900.0
 INTERCHANGES_X_M = (-3000.0, 1000.0, 4000.0)
+EDGE_JUNCTIONS_X_M = (X_RANGE_M[0], X_RANGE_M[1])  # the expressway leaves the map: join the local roads there
 TOWN = (-5000.0, -600.0, -2600.0, 2000.0)  # x0, x1, y0, y1
 PARK = (1400.0, 4400.0, -2600.0, 1000.0)
 
@@ -68,7 +73,9 @@ def _line_class(x: float, y: float, horizontal: bool) -> str | None:
         low, high = (PARK[2], PARK[3]) if horizontal else (PARK[0], PARK[1])
         if abs(line - low) < 1 or abs(line - high) < 1:
             return "secondary"
-        return "tertiary" if round(line - low) % 300 == 0 else None
+        if round(line - low) % 300 == 0:
+            return "tertiary"
+        return "service" if not horizontal and round(line - low) % 600 == 200 else None
     return "unclassified" if round(line) % 800 == 0 else None
 
 
@@ -126,7 +133,7 @@ def _two_way(graph: nx.MultiDiGraph, a: int, b: int, highway: str) -> None:
 
 
 def _add_expressway(graph, pos, xs, ys, node) -> None:
-    """Two one-way carriageways every 500 m, with links up to the lattice at the interchanges."""
+    """Two one-way carriageways every 500 m, with links up to the lattice at the interchanges and the map edges."""
     stations = np.arange(X_RANGE_M[0], X_RANGE_M[1] + 1, 500.0)
     east = [1_000_000 + k for k in range(len(stations))]
     west = [2_000_000 + k for k in range(len(stations))]
@@ -138,7 +145,7 @@ def _add_expressway(graph, pos, xs, ys, node) -> None:
         graph.add_edge(west[k + 1], west[k], highway="motorway", oneway=True)
     j_ramp = int(np.argmin(np.abs(ys - EXPRESSWAY_Y_M)))
     j_road = int(np.argmin(np.abs(ys - (EXPRESSWAY_Y_M + 700.0))))  # up to the first rural east-west road
-    for x in INTERCHANGES_X_M:
+    for x in (*INTERCHANGES_X_M, *EDGE_JUNCTIONS_X_M):
         k = int(np.argmin(np.abs(stations - x)))
         i = int(np.argmin(np.abs(xs - x)))
         for jj in range(j_ramp, j_road):
@@ -149,44 +156,71 @@ def _add_expressway(graph, pos, xs, ys, node) -> None:
 
 
 PIPELINE_M = [
-    (-4800.0, 2900.0),
-    (-3000.0, 2300.0),
-    (-1200.0, 2250.0),
-    (200.0, 2600.0),
-    (2200.0, 2200.0),
-    (3200.0, 1300.0),
+    (-4900.0, 3900.0),
+    (-4200.0, 2500.0),
+    (-2500.0, 2300.0),
+    (-800.0, 2350.0),
+    (800.0, 3000.0),
+    (2500.0, 3600.0),
+    (4200.0, 3300.0),
+    (4700.0, 2000.0),
+    (4300.0, 1150.0),
     (3600.0, 900.0),
 ]
+_PIPELINE_KM = float(np.hypot(*np.diff(np.asarray(PIPELINE_M), axis=0).T).sum() / 1000.0)
 
+
+def _site(id_: str, name: str, kind: str, x_m: float, y_m: float) -> dict:
+    lon, lat = _pt(x_m, y_m)
+    return {"id": id_, "name": name, "kind": kind, "lon": lon, "lat": lat}
+
+
+#: Coordinates (lon, lat in degrees, WGS84) of the demo world's places, for scenarios and tests:
+#:
+#: - ``park``: id and name of the chemical park; ``park_center`` [lon, lat]; ``park_polygon`` and ``town_polygon``:
+#:   rings of [lon, lat] (not closed);
+#: - ``installations``: 8 dicts (id, name, kind in tank_farm / process_unit / warehouse / loading_station, lon, lat),
+#:   all inside the park;
+#: - ``pipeline``: vertices [lon, lat] of the gas line, west to east (``pipeline_length_km`` long, the last two near
+#:   the park); ``hca``: stretches (from_km, to_km, name) measured from its first vertex;
+#: - ``bases``: 5 existing bases (id, name, kind as in the scenario schema, lon, lat); ``candidates``: 10 candidate
+#:   sites (id, name, lon, lat);
+#: - ``river_x_lon``: longitude of the river; ``bridges``: the only two crossings (id, highway, lon, lat).
 LANDMARKS: dict = {
+    "park": {"id": "east", "name": "东区化工园区"},
     "river_x_lon": float(to_lonlat(RIVER_X_M, 0.0)[0]),
-    "bridges": {"primary road (y=0)": _pt(RIVER_X_M, BRIDGE_Y_M), "expressway": _pt(RIVER_X_M, EXPRESSWAY_Y_M)},
+    "bridges": [
+        _site("bridge-primary", "滨江大桥", "primary", RIVER_X_M, BRIDGE_Y_M),
+        _site("bridge-expressway", "高速公路桥", "motorway", RIVER_X_M, EXPRESSWAY_Y_M),
+    ],
     "town_polygon": [_pt(TOWN[0], TOWN[2]), _pt(TOWN[1], TOWN[2]), _pt(TOWN[1], TOWN[3]), _pt(TOWN[0], TOWN[3])],
     "park_center": _pt((PARK[0] + PARK[1]) / 2, (PARK[2] + PARK[3]) / 2),
     "park_polygon": [_pt(PARK[0], PARK[2]), _pt(PARK[1], PARK[2]), _pt(PARK[1], PARK[3]), _pt(PARK[0], PARK[3])],
     "installations": [
-        {"id": "tf-crude", "name": "原油罐区", "kind": "tank_farm", "at": _pt(3800, -2300)},
-        {"id": "tf-lpg", "name": "液化烃罐区", "kind": "tank_farm", "at": _pt(4100, -1400)},
-        {"id": "pu-cracker", "name": "乙烯裂解装置", "kind": "process_unit", "at": _pt(2300, -1700)},
-        {"id": "pu-chlor", "name": "氯碱装置", "kind": "process_unit", "at": _pt(3200, -500)},
-        {"id": "pu-aromatics", "name": "芳烃装置", "kind": "process_unit", "at": _pt(2000, 400)},
-        {"id": "wh-chem", "name": "危化品仓库", "kind": "warehouse", "at": _pt(1700, -2400)},
-        {"id": "ls-rail", "name": "铁路装卸站", "kind": "loading_station", "at": _pt(4300, 700)},
-        {"id": "ls-truck", "name": "汽车装卸站", "kind": "loading_station", "at": _pt(1500, -900)},
+        _site("tf-crude", "原油罐区", "tank_farm", 3800, -2300),
+        _site("tf-lpg", "液化烃罐区", "tank_farm", 4100, -1400),
+        _site("pu-cracker", "乙烯裂解装置", "process_unit", 2300, -1700),
+        _site("pu-chlor", "氯碱装置", "process_unit", 3200, -500),
+        _site("pu-aromatics", "芳烃装置", "process_unit", 2000, 400),
+        _site("wh-chem", "危化品仓库", "warehouse", 1700, -2400),
+        _site("ls-rail", "铁路装卸站", "loading_station", 4300, 700),
+        _site("ls-truck", "汽车装卸站", "loading_station", 1500, -900),
     ],
     "pipeline": [_pt(x, y) for x, y in PIPELINE_M],
-    "hca": [{"from_km": 1.0, "to_km": 4.2, "name": "town northern edge"}],
+    "pipeline_length_km": round(_PIPELINE_KM, 3),
+    "hca": [{"from_km": 1.2, "to_km": 5.2, "name": "town northern edge"}],
     "bases": [
-        {"id": "town-fs", "name": "城区消防救援站", "kind": "career_station", "at": _pt(-2500, 0)},
-        {"id": "special-fs", "name": "特勤消防救援站", "kind": "special_service", "at": _pt(600, -1500)},
-        {"id": "park-team", "name": "园区企业专职消防队", "kind": "enterprise_team", "at": _pt(2900, -1100)},
-        {"id": "hazchem", "name": "危化品应急救援队", "kind": "hazchem_team", "at": _pt(1000, -3400)},
-        {"id": "regional", "name": "区域应急救援基地", "kind": "regional_base", "at": _pt(-4900, -3500)},
+        _site("town-fs", "城区消防救援站", "career_station", -2500, 0),
+        _site("special-fs", "特勤消防救援站", "special_service", 600, -1500),
+        _site("park-team", "园区企业专职消防队", "enterprise_team", 2900, -1100),
+        _site("hazchem", "危化品应急救援队", "hazchem_team", 1000, -3400),
+        _site("regional", "区域应急救援基地", "regional_base", -4900, -3500),
     ],
     "candidates": [
-        {"id": f"c{k + 1}", "at": _pt(x, y)}
-        for k, (x, y) in enumerate(
-            [
+        {"id": f"c{k + 1}", "name": f"候选站址{k + 1}", "lon": lon, "lat": lat}
+        for k, (lon, lat) in enumerate(
+            _pt(x, y)
+            for x, y in [
                 (-1000, -1200),
                 (0, 0),
                 (1000, 1500),
@@ -204,9 +238,12 @@ LANDMARKS: dict = {
 
 
 def describe() -> str:
-    """A short description of the synthetic world."""
+    """A short description of the synthetic world (with its graph size)."""
     graph = build_graph()
     return (
-        f"synthetic county: {graph.number_of_nodes()} nodes, {graph.number_of_edges()} directed edges, "
-        f"town west of a river (2 bridges), chemical park east, expressway south, pipeline through the north"
+        f"fictional coastal chemical-industry county, about 10 km x 8 km around lon {LON0}, lat {LAT0}: "
+        f"{graph.number_of_nodes()} road nodes, {graph.number_of_edges()} directed edges; a town west of a "
+        f"north-south river (2 bridges), the chemical park {LANDMARKS['park']['name']} to the east, an expressway "
+        f"along the south, a {LANDMARKS['pipeline_length_km']:.1f} km gas pipeline through the rural north, "
+        f"{len(LANDMARKS['bases'])} bases and {len(LANDMARKS['candidates'])} candidate sites"
     )
