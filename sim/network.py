@@ -87,10 +87,14 @@ def _download(source: str, *, query, bbox, cache_dir: Path | None) -> nx.MultiDi
     import osmnx as ox
 
     _check_download_args(source, query, bbox)
-    key = hashlib.sha256(repr((source, query, tuple(bbox) if bbox else None)).encode()).hexdigest()[:16]
+    what = query.strip() if source == "place" else tuple(float(v) for v in bbox)
+    key = hashlib.sha256(repr((source, what)).encode()).hexdigest()[:16]
     cached = Path(cache_dir) / f"osm-{key}.graphml" if cache_dir else None
     if cached is not None and cached.is_file():
-        return ox.load_graphml(cached)
+        try:
+            return ox.load_graphml(cached)
+        except Exception as exc:  # a damaged cache file: say which, so it can be deleted
+            raise NetworkError(f"network: cannot read the cached download {cached}: {exc}; delete it") from None
     what = f"place {query!r}" if source == "place" else f"bbox {bbox}"
     try:
         if source == "place":
