@@ -72,16 +72,21 @@ def cmd_run(args) -> int:
     from sim.metrics import run_summary
     from sim.results import write_run
 
-    t0 = time.perf_counter()
     scenario, network, world = _load_world(args)
+    t0 = time.perf_counter()
     result = run_replications(
-        world, replications=args.replications, seed=args.seed, workers=args.workers, progress=_progress(args)
+        world,
+        replications=args.replications,
+        seed=args.seed,
+        workers=args.workers,
+        dask=args.dask,
+        progress=_progress(args),
     )
+    simulated_s = time.perf_counter() - t0
     folder = write_run(result, Path(args.results), command=_command_line(), network_hash=network.content_hash)
     if not args.no_report:
         _report(folder, args)
-    elapsed = time.perf_counter() - t0
-    _say(args, _summary_text(run_summary(result), len(result.incidents), elapsed))
+    _say(args, _summary_text(run_summary(result), len(result.incidents), simulated_s))
     print(folder)
     return 0
 
@@ -299,7 +304,7 @@ def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
         return f"{v['mean'] / scale:.2f} ± {v['half_width'] / scale:.2f} {unit}"
 
     lines = [
-        f"{n_incidents} incidents over {summary['replications']} replications in {elapsed_s:.1f} s",
+        f"{n_incidents} incidents over {summary['replications']} replications, simulated in {elapsed_s:.1f} s",
         f"  first arrival: mean {fmt('first_arrival_mean_s')}, median {fmt('first_arrival_median_s')}, "
         f"p90 {fmt('first_arrival_p90_s')}",
         f"  full response: mean {fmt('full_response_mean_s')}",
