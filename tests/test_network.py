@@ -175,7 +175,27 @@ def test_snap_is_the_nearest_node_on_the_real_extract(shanghai):
     node, dist = net.snap(lon, lat)
     brute = net.distance_m(lon[:, None], lat[:, None], net.lon[None, :], net.lat[None, :])
     np.testing.assert_allclose(dist, brute[np.arange(300), node])  # the distance returned is to the node returned
-    np.testing.assert_allclose(dist, brute.min(axis=1), rtol=1e-3, atol=0.05)  # and that node is the nearest
+    np.testing.assert_allclose(dist, brute.min(axis=1))  # and that node is the nearest by haversine
+
+
+def test_snap_is_the_haversine_nearest_across_a_province():
+    rng = np.random.default_rng(11)
+    n = 3000
+    net = RoadNetwork.from_arrays(
+        node_id=np.arange(n),
+        lon=rng.uniform(116, 122, n),
+        lat=rng.uniform(27, 35, n),  # 8 degrees of latitude: the projection alone would mis-rank
+        tail=np.arange(n),
+        head=np.roll(np.arange(n), 1),
+        length_m=np.full(n, 1000.0),
+        highway=np.full(n, "primary"),
+        speeds_kph=DEFAULT_SPEEDS_KPH,
+    )
+    lon, lat = rng.uniform(116, 122, 2000), rng.uniform(27, 35, 2000)
+    node, dist = net.snap(lon, lat)
+    brute = net.distance_m(lon[:, None], lat[:, None], net.lon[None, :], net.lat[None, :])
+    assert np.array_equal(node, brute.argmin(axis=1))
+    np.testing.assert_allclose(dist, brute.min(axis=1))
 
 
 def test_snap_checked_names_every_far_point():
