@@ -41,8 +41,9 @@ def _roads(ax, network) -> None:
         ],
         axis=1,
     )
+    classes = np.char.replace(network.edge_highway.astype(str), "_link", "")  # links drawn like their road
     for cls in ("minor", *reversed(tuple(ROAD_STYLE))):
-        mask = ~np.isin(network.edge_highway, tuple(ROAD_STYLE)) if cls == "minor" else network.edge_highway == cls
+        mask = ~np.isin(classes, tuple(ROAD_STYLE)) if cls == "minor" else classes == cls
         width, colour = ROAD_STYLE.get(cls, (0.3, "#d5d5d5"))
         ax.add_collection(LineCollection(lines[thin(mask, 100_000)], linewidths=width, colors=colour, zorder=1))
 
@@ -234,7 +235,8 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     fmap.get_root().header.add_child(folium.Element("<style>.leaflet-container{background:#f4f1ea}</style>"))
 
     roads = folium.FeatureGroup(name="major roads")
-    major = thin(np.isin(net.edge_highway, (*MAJOR_ROADS, "tertiary")), 20_000)
+    classes = np.char.replace(net.edge_highway.astype(str), "_link", "")
+    major = thin(np.isin(classes, (*MAJOR_ROADS, "tertiary")), 20_000)
     segments = [
         [(float(net.lat[a]), float(net.lon[a])), (float(net.lat[b]), float(net.lon[b]))]
         for a, b in zip(net.edge_tail[major], net.edge_head[major], strict=True)
