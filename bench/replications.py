@@ -1,6 +1,6 @@
 """Replications per second with 1 and 2 local worker processes and with a Dask LocalCluster (same run, one table).
 
-    python bench/replications.py [SCENARIO] [--replications N]
+    python bench/replications.py [SCENARIO] [--replications N] [--horizon-days D]
 
 Start-up of the pool or cluster is included (it is part of what a user waits for); the world (network, travel
 times) is built once before timing.
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from sim.experiment import run_replications
-from sim.scenario import load_scenario
+from sim.scenario import load_scenario, with_overrides
 from sim.world import build_world
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo_park.yaml"
@@ -23,8 +23,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenario", nargs="?", type=Path, default=DEFAULT_SCENARIO)
     parser.add_argument("--replications", type=int, default=40)
+    parser.add_argument("--horizon-days", type=float, default=None, help="stretch the horizon (more work per rep)")
     args = parser.parse_args()
-    world = build_world(load_scenario(args.scenario))
+    scenario = load_scenario(args.scenario)
+    if args.horizon_days:
+        scenario = with_overrides(scenario, {"horizon_days": args.horizon_days})
+    world = build_world(scenario)
     runs = [
         ("1 worker (serial)", {"workers": 1}),
         ("2 local processes", {"workers": 2}),
