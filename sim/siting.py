@@ -168,8 +168,9 @@ def _solve(problem: _Problem, exclude=(), start: np.ndarray | None = None) -> np
     return _solve_bounded(problem, exclude, start)[0]
 
 
-def _solve_bounded(problem: _Problem, exclude=(), start: np.ndarray | None = None,
-                   abs_gap: float = 1e-9) -> tuple[np.ndarray, float]:
+def _solve_bounded(
+    problem: _Problem, exclude=(), start: np.ndarray | None = None, abs_gap: float = 1e-9
+) -> tuple[np.ndarray, float]:
     """Solve with HiGHS until the incumbent is within ``abs_gap`` of the proven bound; return both."""
     import highspy
 
@@ -296,25 +297,123 @@ def _hstack(
 
 
 def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
+    """Heuristic upper bound, Lagrangian bound and variable fixing, then the exact truncated radius model.
+
+    A numpy interchange heuristic gives a layout (upper bound UB). Subgradient optimisation of the Lagrangian
+    relaxation of the assignment constraints (Beasley 1993) gives a lower bound; if it meets UB the layout is
+    optimal. Otherwise every site whose forced opening (closing) lifts the Lagrangian bound to UB or beyond (with
+    integral data, beyond UB - 1) is fixed closed (open): an optimum strictly better than the incumbent cannot
+    have it so. The reduced problem is solved exactly (:func:`_pmedian_radius`) and the better of its optimum and
+    the incumbent is returned.
+    """
+    n, m = cost_s.shape
+    finite_max = cost_s[np.isfinite(cost_s)].max()
+    cost = np.where(np.isfinite(cost_s), cost_s, 10 * finite_max + 1)  # unreachable: a prohibitive cost
+    if not np.isfinite(cost_s[:, np.setdiff1d(np.arange(m), list(fixed_closed))]).any(axis=1).all():
+        raise RescuesimError("siting: some demand points cannot be reached from any usable site")
+    w = np.asarray(weights, float)
+    integral = bool(np.all(w == np.round(w)) and np.all(cost == np.round(cost)))
+    free = np.setdiff1d(np.arange(m), list(fixed_closed))
+    incumbent = tuple(
+        int(free[j])
+        for j in interchange(cost[:, free], w, p, fixed=[int(np.flatnonzero(free == j)[0]) for j in fixed_open])
+    )
+    upper_bound = float(w @ cost[:, list(incumbent)].min(axis=1))
+    slack = 1.0 - 1e-9 if integral else 1e-9 * max(1.0, abs(upper_bound))
+    opened, closed = set(fixed_open), set(fixed_closed)
+    if not exclude:
+        lower_bound, force_open, force_closed = _lagrangian_fixing(cost, w, p, opened, closed, upper_bound, slack)
+        if upper_bound - lower_bound < slack or len(opened | force_open) > p:
+            return incumbent, upper_bound
+        opened, closed = opened | force_open, closed | force_closed
+    try:
+        layout, value = _pmedian_radius(
+            cost,
+            w,
+            p,
+            sorted(opened),
+            sorted(closed),
+            exclude,
+            incumbent if not exclude and set(incumbent) >= opened and not set(incumbent) & closed else None,
+        )
+    except RescuesimError:
+        if exclude:
+            raise
+        return incumbent, upper_bound  # every layout left by the fixing costs at least the incumbent's
+    if not exclude and upper_bound <= value:
+        return incumbent, upper_bound
+    return layout, value
+
+
+def _lagrangian_fixing(
+    cost, w, p, opened: set, closed: set, upper_bound: float, slack: float, iterations: int = 3000
+) -> tuple[float, set, set]:
+    """Best Lagrangian bound by subgradient steps, and the sites it proves must be open / closed."""
+    n, m = cost.shape
+    wd = w[:, None] * cost
+    lam = np.sort(wd, axis=1)[:, min(1, m - 1)].copy()
+    forced = np.zeros(m, bool)
+    forced[list(opened)] = True
+    banned = np.zeros(m, bool)
+    banned[list(closed)] = True
+    k = p - int(forced.sum())
+    best = (-np.inf, None)
+    step, stall = 2.0, 0
+    for _ in range(iterations):
+        reduced = np.minimum(wd - lam[:, None], 0.0)
+        rho = reduced.sum(axis=0)
+        order = np.argsort(np.where(forced | banned, np.inf, rho), kind="stable")
+        chosen = np.concatenate([np.flatnonzero(forced), order[:k]])
+        bound = float(lam.sum() + rho[chosen].sum())
+        if bound > best[0] + 1e-9:
+            best, stall = (bound, rho.copy()), 0
+        else:
+            stall += 1
+            if stall >= 30:
+                step, stall = step / 2, 0
+        if step < 1e-3 or upper_bound - best[0] < slack:
+            break
+        served = (reduced[:, chosen] < 0).sum(axis=1)
+        gradient = 1.0 - served
+        norm = float(gradient @ gradient)
+        if norm == 0:
+            break
+        lam = lam + step * (upper_bound - bound) / norm * gradient
+    bound, rho = best
+    free_rho = np.where(forced | banned, np.inf, rho)
+    order = np.argsort(free_rho, kind="stable")
+    kth, next_ = (free_rho[order[k - 1]] if k > 0 else -np.inf), (free_rho[order[k]] if k < len(order) else np.inf)
+    inside = np.zeros(m, bool)
+    inside[order[:k]] = True
+    candidates = ~(forced | banned)
+    force_closed = {
+        int(j) for j in np.flatnonzero(candidates & ~inside & (bound + rho - kth >= upper_bound - slack + 1e-9))
+    }
+    force_open = {
+        int(j) for j in np.flatnonzero(candidates & inside & (bound - rho + next_ >= upper_bound - slack + 1e-9))
+    }
+    return bound, force_open, force_closed
+
+
+def _pmedian_radius(cost, w, p, fixed_open, fixed_closed, exclude, incumbent):
     """Truncated radius formulation solved iteratively (after Garcia, Labbe and Marin 2011).
 
     Each client's chain stops at a cap (first its third-nearest open site in a fast interchange heuristic's
-    layout). The truncated
-    model under-counts distances beyond the caps, so its optimum is a lower bound; when the true cost of its layout
-    equals that bound the layout is optimal, otherwise the caps of the clients that lie beyond them grow and the
-    model is solved again (warm-started with the best layout so far).
+    layout). The truncated model under-counts distances beyond the caps, so its optimum is a lower bound; when the
+    true cost of its layout equals that bound the layout is optimal, otherwise the caps of the clients that lie
+    beyond them grow and the model is solved again (warm-started with the best layout so far).
     """
-    n, m = cost_s.shape
+    n, m = cost.shape
     usable = np.setdiff1d(np.arange(m), list(fixed_closed))
-    if not np.isfinite(cost_s[:, usable]).any(axis=1).all():
-        raise RescuesimError("siting: some demand points cannot be reached from any usable site")
-    active = weights > 0
-    finite_max = cost_s[np.isfinite(cost_s)].max()
-    cost = np.where(np.isfinite(cost_s), cost_s, 10 * finite_max + 1)[active]  # unreachable: prohibitive
-    w = weights[active]
+    active = w > 0
+    w = w[active]
     position = {int(j): k for k, j in enumerate(usable)}
-    reduced = cost[:, usable]
-    best = interchange(reduced, w, p, fixed=[position[j] for j in fixed_open])
+    reduced = cost[active][:, usable]
+    best = (
+        tuple(position[j] for j in incumbent)
+        if incumbent is not None
+        else interchange(reduced, w, p, fixed=[position[j] for j in fixed_open])
+    )
     cap = np.sort(reduced[:, list(best)], axis=1)[:, min(2, p - 1)]  # third-nearest open site of the heuristic
     lower, upper = _site_bounds(m, fixed_open, fixed_closed)
     integral = bool(np.all(w == np.round(w)) and np.all(reduced == np.round(reduced)))
@@ -341,7 +440,7 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
         true = float(w @ distance)
         # integral data: the optimum is an integer, so a gap below 1 proves this layout optimal
         if (true - bound < 1 - 1e-9) if integral else (true <= bound + 1e-9 * max(1.0, abs(true))):
-            return tuple(int(usable[j]) for j in layout), float(weights @ cost_s[:, list(usable[layout])].min(axis=1))
+            return tuple(int(usable[j]) for j in layout), true
         beyond = distance > cap
         cap[beyond] = distance[beyond]
         if float(w @ reduced[:, list(best)].min(axis=1)) > true:
