@@ -68,9 +68,20 @@ class SimOutput:
     notes: tuple[str, ...]
 
 
+_DISPATCH, _MOBILISED, _EN_ROUTE, _AT_ROAD_END, _ON_SCENE, _RELEASED, _AT_BASE = (
+    int(k)
+    for k in (
+        EventKind.DISPATCH,
+        EventKind.MOBILISED,
+        EventKind.EN_ROUTE,
+        EventKind.AT_ROAD_END,
+        EventKind.ON_SCENE,
+        EventKind.RELEASED,
+        EventKind.AT_BASE,
+    )
+)
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
 NO_ID = np.iinfo(np.int64).min  # marks "no incident" / "no unit" in the packed log; never a valid index
-_DISPATCHABLE = (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE)
 
 
 class Model:
@@ -147,10 +158,13 @@ class Model:
         self.status_time_s[unit][self.status[unit]] += at_s - self.status_since[unit]
         self.status[unit] = status
         self.status_since[unit] = at_s
-        self.available[unit] = status in _DISPATCHABLE
+        self.available[unit] = status == UnitStatus.AVAILABLE or status == UnitStatus.DRILL_AT_BASE
 
     def proficiency(self, unit: int) -> float:
-        return self.prof_last[unit] * 0.5 ** ((self.env.now - self.prof_at_s[unit]) / self.half_life_s[unit])
+        half_life_s = self.half_life_s[unit]
+        if half_life_s == math.inf:  # a unit without drills keeps its proficiency
+            return self.prof_last[unit]
+        return self.prof_last[unit] * 0.5 ** ((self.env.now - self.prof_at_s[unit]) / half_life_s)
 
     def expected_turnout_s(self, unit: int) -> float:
         return self.turnout_mean_s[unit] * slowdown(self.proficiency(unit), self.turnout_penalty) + self.recall_s[unit]
@@ -238,16 +252,17 @@ class Model:
         en_route_at = mobilised_at + turnout_s
         road_end_at = en_route_at + self.travel_out_s[self.unit_base[unit]][inc.site]
         on_scene_at = road_end_at + self.access_s[inc.site]
-        self.log(EventKind.DISPATCH, i, unit, float(mutual_aid))
-        self.log(EventKind.MOBILISED, i, unit, at_s=mobilised_at)
-        self.log(EventKind.EN_ROUTE, i, unit, at_s=en_route_at)
-        self.log(EventKind.AT_ROAD_END, i, unit, at_s=road_end_at)
+        append = self.rows.append  # the phases are fixed now: four rows at once (the hot path of the model)
+        append((now, _DISPATCH, i, unit, float(mutual_aid)))
+        append((mobilised_at, _MOBILISED, i, unit, 0.0))
+        append((en_route_at, _EN_ROUTE, i, unit, 0.0))
+        append((road_end_at, _AT_ROAD_END, i, unit, 0.0))
         self.env.timeout(on_scene_at - now).callbacks.append(lambda _: self._on_scene(unit, inc, en_route_at))
 
     def _on_scene(self, unit: int, inc: _Incident, en_route_at: float) -> None:
         self.set_status(unit, UnitStatus.EN_ROUTE, at_s=en_route_at)
         self.set_status(unit, UnitStatus.ON_SCENE)
-        self.log(EventKind.ON_SCENE, inc.index, unit)
+        self.rows.append((self.env.now, _ON_SCENE, inc.index, unit, 0.0))
         if inc.cleared:  # work finished while this unit was on its way: it turns back
             self._release(unit, inc)
             return
@@ -282,13 +297,13 @@ class Model:
             self._release(unit, inc)
 
     def _release(self, unit: int, inc: _Incident) -> None:
-        self.log(EventKind.RELEASED, inc.index, unit)
+        self.rows.append((self.env.now, _RELEASED, inc.index, unit, 0.0))
         self.set_status(unit, UnitStatus.RETURNING)
         back_s = self.access_s[inc.site] + self.travel_in_s[self.unit_base[unit]][inc.site]
         self.env.timeout(back_s).callbacks.append(lambda _: self._at_base(unit, inc))
 
     def _at_base(self, unit: int, inc: _Incident) -> None:
-        self.log(EventKind.AT_BASE, inc.index, unit)
+        self.rows.append((self.env.now, _AT_BASE, inc.index, unit, 0.0))
         self.set_status(unit, UnitStatus.AVAILABLE)
         if self.drill_pending[unit]:
             self.drill_pending[unit] = False
