@@ -16,7 +16,7 @@ from sim import __version__  # noqa: E402
 from sim.errors import RescuesimError  # noqa: E402
 
 
-def _progress(args, what: str = "replications"):
+def _progress(args, what: str = "replications", unit: str = "rep"):
     """A progress callback drawing a tqdm bar on a terminal; None with --quiet or when not on a terminal."""
     if args.quiet or not sys.stderr.isatty():
         return None
@@ -27,7 +27,7 @@ def _progress(args, what: str = "replications"):
     def show(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=what, unit="rep", file=sys.stderr)
+            bar = tqdm(total=total, desc=what, unit=unit, file=sys.stderr)
         bar.update(done - bar.n)
         if done == total:
             bar.close()
@@ -97,7 +97,7 @@ def _load_world(args):
 
     scenario = load_scenario(args.scenario)
     network = load_network(scenario)
-    world = build_world(scenario, network)
+    world = build_world(scenario, network, progress=_progress(args, "shortest paths", unit="source"))
     _say(
         args,
         f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -374,19 +374,25 @@ class TravelTimes:
 
     @classmethod
     def from_graph(
-        cls, network: RoadNetwork, source_nodes: Sequence[int], *, cache_dir: Path | None = None
+        cls,
+        network: RoadNetwork,
+        source_nodes: Sequence[int],
+        *,
+        cache_dir: Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> TravelTimes:
         """Multi-source Dijkstra on the sparse graph (outbound) and its transpose (inbound).
 
         One row per given source, in the given order (a repeated source repeats its row). With ``cache_dir`` the
-        tables are cached as ``.npz`` keyed by the network's content hash and the set of sources.
+        tables are cached as ``.npz`` keyed by the network's content hash and the set of sources. ``progress(done,
+        total)`` is called as the Dijkstra runs progress (counting both directions).
         """
         given = np.asarray(source_nodes, np.int64).reshape(-1)
         out_of_range = given[(given < 0) | (given >= network.n_nodes)]
         if len(out_of_range):
             raise ValueError(f"source node index {int(out_of_range[0])} outside 0..{network.n_nodes - 1}")
         sources, inverse = np.unique(given, return_inverse=True)
-        outbound, inbound = _cached_tables(network, sources, cache_dir)
+        outbound, inbound = _cached_tables(network, sources, cache_dir, progress)
         if len(sources) != len(given) or not np.array_equal(sources, given):
             outbound, inbound = outbound[inverse], inbound[inverse]
         return cls(given, outbound, inbound)
@@ -408,7 +414,9 @@ class TravelTimes:
         return int(hits[0])
 
 
-def _cached_tables(network: RoadNetwork, sources: np.ndarray, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+def _cached_tables(
+    network: RoadNetwork, sources: np.ndarray, cache_dir: Path | None, progress=None
+) -> tuple[np.ndarray, np.ndarray]:
     """Outbound and inbound tables for sorted unique sources, read from or written to the disk cache."""
     key = hashlib.sha256((network.content_hash + ",".join(map(str, sources.tolist()))).encode()).hexdigest()[:24]
     path = Path(cache_dir) / f"travel-{key}.npz" if cache_dir is not None else None
@@ -419,8 +427,9 @@ def _cached_tables(network: RoadNetwork, sources: np.ndarray, cache_dir: Path | 
         except Exception:  # a damaged or partial cache file (any reader error) is recomputed and replaced
             pass
     csr = network.csr()
-    outbound = _dijkstra(csr, sources)
-    inbound = _dijkstra(csr.T.tocsr(), sources)
+    total = 2 * len(sources)
+    outbound = _dijkstra(csr, sources, progress and (lambda done: progress(done, total)))
+    inbound = _dijkstra(csr.T.tocsr(), sources, progress and (lambda done: progress(len(sources) + done, total)))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
@@ -429,11 +438,13 @@ def _cached_tables(network: RoadNetwork, sources: np.ndarray, cache_dir: Path | 
     return outbound, inbound
 
 
-def _dijkstra(csr: csr_array, sources: np.ndarray) -> np.ndarray:
+def _dijkstra(csr: csr_array, sources: np.ndarray, progress=None) -> np.ndarray:
     out = np.empty((len(sources), csr.shape[0]), np.float32)
     for start in range(0, len(sources), _DIJKSTRA_CHUNK):
         chunk = sources[start : start + _DIJKSTRA_CHUNK]
         out[start : start + len(chunk)] = dijkstra(csr, directed=True, indices=chunk)
+        if progress:
+            progress(start + len(chunk))
     return out
 
 

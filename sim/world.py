@@ -61,7 +61,7 @@ def load_network(scenario: Scenario, cache_dir: Path | None = None):
     )
 
 
-def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = None) -> World:
+def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = None, progress=None) -> World:
     """Snap sites and bases to the network and compute the base-to-site travel times."""
     from sim.network import TravelTimes
 
@@ -70,7 +70,7 @@ def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = No
     sites = build_sites(scenario)
     bases = active_bases(scenario)
     base_node, site_node, site_snap_m = _snap_all(scenario, network, sites, bases)
-    travel = TravelTimes.from_graph(network, base_node, cache_dir=cache_dir or default_cache_dir())
+    travel = TravelTimes.from_graph(network, base_node, cache_dir=cache_dir or default_cache_dir(), progress=progress)
     rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
     out_s = travel.outbound_s[rows][:, site_node].astype(float)
     in_s = travel.inbound_s[rows][:, site_node].astype(float)
