@@ -72,26 +72,21 @@ def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = No
     base_node, site_node, site_snap_m = _snap_all(scenario, network, sites, bases)
     travel = TravelTimes.from_graph(network, base_node, cache_dir=cache_dir or default_cache_dir(), progress=progress)
     rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
-    out_s = travel.outbound_s[rows][:, site_node].astype(float)
-    in_s = travel.inbound_s[rows][:, site_node].astype(float)
-    notes = _notes(network)
-    return World(
-        scenario=scenario,
-        sites=sites,
-        bases=bases,
-        units=build_units(scenario),
-        travel_out_s=out_s,
-        travel_in_s=in_s,
-        access_s=site_snap_m / (sites.access_kph / 3.6),
+    return world_from_matrix(
+        scenario,
+        travel.outbound_s[rows][:, site_node],
+        travel.inbound_s[rows][:, site_node],
+        site_snap_m / (sites.access_kph / 3.6),
         site_node=site_node,
         base_node=base_node,
         site_snap_m=site_snap_m,
-        notes=notes,
+        notes=_notes(network),
     )
 
 
-def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access_s=None) -> World:
-    """A world with given base-to-site travel times (seconds), for tests and benchmarks without a network."""
+def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access_s=None, **network_fields) -> World:
+    """A world with given base-to-site travel times (seconds): what :func:`build_world` ends with, and what tests
+    and benchmarks without a network call directly. ``network_fields`` are the snapping results, if any."""
     sites = build_sites(scenario)
     bases = active_bases(scenario)
     out_s = np.asarray(travel_out_s, dtype=float).reshape(len(bases), len(sites))
@@ -105,6 +100,7 @@ def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access
         travel_out_s=out_s,
         travel_in_s=in_s,
         access_s=access,
+        **network_fields,
     )
 
 
