@@ -332,7 +332,7 @@ class Model:
             k += 1
             if due_s > self.env.now:
                 yield self.env.timeout(due_s - self.env.now)
-            if self.status[unit] != UnitStatus.AVAILABLE:
+            while self.status[unit] != UnitStatus.AVAILABLE:  # (again if a call took it at the moment it returned)
                 self.drill_pending[unit] = True
                 yield self.returned[unit]
             yield from self._drill(unit, plan)
