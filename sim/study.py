@@ -352,6 +352,14 @@ def siting_study(
     cost_s = cost_matrix_s(scenario, network, world, candidates)
     weights = demand_weights(world)
     target_s = None if target_min is None else target_min * 60.0
+    if model == "lscp":
+        far = np.flatnonzero((weights > 0) & (cost_s.min(axis=1) > target_s))
+        if len(far):
+            names = ", ".join(world.sites.site_id[far[:8]])
+            raise RescuesimError(
+                f"--target-min: {len(far)} incident sites cannot be reached within {target_min:g} min "
+                f"from any candidate (e.g. {names}); raise the time or add candidates"
+            )
     solved = top_layouts(
         model,
         cost_s,
