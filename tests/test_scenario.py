@@ -104,3 +104,47 @@ def test_json_schema_describes_the_file():
     schema = json_schema()
     assert "bases" in schema["properties"] and schema["additionalProperties"] is False
     assert "Base" in schema["$defs"]
+
+
+def test_installations_and_pipeline_from_geojson(tmp_path: Path):
+    points = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [121.01, 30.02]},
+                "properties": {"id": "t1", "name": "罐区", "kind": "tank_farm", "hazard_source_level": 2},
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [121.03, 30.01]},
+                "properties": {"id": "w1", "kind": "warehouse"},
+            },
+        ],
+    }
+    line = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {},
+                "geometry": {"type": "LineString", "coordinates": [[121.0, 30.0], [121.05, 30.0], [121.1, 30.02]]},
+            }
+        ],
+    }
+    (tmp_path / "inst.geojson").write_text(json.dumps(points, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "gas.geojson").write_text(json.dumps(line), encoding="utf-8")
+    raw = dict(
+        GOOD,
+        parks=[{"id": "p", "risk_grade": "A", "installations_file": "inst.geojson"}],
+        pipelines=[{"id": "g", "product": "natural_gas", "geojson": "gas.geojson"}],
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    s = load_scenario(path)
+    assert [(i.id, i.kind, i.lon, i.lat) for i in s.parks[0].installations] == [
+        ("t1", "tank_farm", 121.01, 30.02),
+        ("w1", "warehouse", 121.03, 30.01),
+    ]
+    assert s.parks[0].installations[0].hazard_source_level == 2
+    assert s.pipelines[0].coordinates == ((121.0, 30.0), (121.05, 30.0), (121.1, 30.02))
