@@ -173,3 +173,27 @@ def test_layouts_keep_the_fleet():
             assert after == before  # the same fleet, redistributed
         else:
             assert len(after) > len(before)  # a fifth site brings new units
+
+
+def test_candidates_from_file_and_road_grid(tmp_path):
+    from sim.candidates import build_candidates
+    from sim.scenario import load_scenario, with_overrides
+    from sim.world import build_world, load_network
+
+    (tmp_path / "sites.csv").write_text(
+        "id,name,lon,lat\nx1,北站,121.30,30.76\nx2,南站,121.32,30.72\n", encoding="utf-8"
+    )
+    base = load_scenario(PROJECT_DIR / "scenarios" / "demo_park.yaml")
+    scenario = with_overrides(
+        base, {"siting.candidates_file": str(tmp_path / "sites.csv"), "siting.grid": {"spacing_m": 2000}}
+    )
+    network = load_network(scenario)
+    candidates = build_candidates(scenario, network, build_world(scenario, network))
+    ids = list(candidates.site_id)
+    assert ids[:4] == ["town-fs", "special-fs", "park-team", "hazchem"]  # existing local bases first
+    assert {"c1", "c10", "x1", "x2"} <= set(ids)
+    grid = [i for i in ids if i.startswith("grid-")]
+    assert 10 <= len(grid) <= 40
+    at_grid = [ids.index(g) for g in grid]
+    assert (network.lon[candidates.node[at_grid]] == candidates.lon[at_grid]).all()  # grid sites sit on road nodes
+    assert candidates.existing.sum() == 4 and "regional" not in ids  # other jurisdictions are not sited
