@@ -129,6 +129,50 @@ def _daily_mean_level(times_s: np.ndarray, steps: np.ndarray, edges_s: np.ndarra
     return np.diff(np.interp(edges_s, knots, area)) / np.diff(edges_s)
 
 
+STATUS_OF_EVENT = {
+    "DISPATCH": "mobilising",
+    "MOBILISED": "mobilising",
+    "EN_ROUTE": "en route",
+    "AT_ROAD_END": "en route",
+    "ON_SCENE": "on scene",
+    "RELEASED": "returning",
+    "AT_BASE": "available",
+    "DRILL_END": "available",
+}
+BUSY_STATUSES = ("mobilising", "en route", "on scene", "returning", "drill off site", "drill at base")
+
+
+def status_levels(events: pd.DataFrame, horizon_s: float, bin_s: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Mean number of units in each busy status per time bin (averaged over replications), from the event log.
+
+    Each unit event sets the unit's status until its next event (or the horizon); bins are ``bin_s`` long."""
+    edges_s = np.arange(0.0, horizon_s + bin_s, bin_s)
+    levels = {s: np.zeros(len(edges_s) - 1) for s in BUSY_STATUSES}
+    ev = events[events["unit"].notna() & events["event"].isin([*STATUS_OF_EVENT, "DRILL_START"])]
+    if ev.empty:
+        return edges_s, levels
+    ev = ev.sort_values(["replication", "unit", "time_s"], kind="stable")
+    status = (
+        ev["event"]
+        .map(STATUS_OF_EVENT)
+        .where(ev["event"] != "DRILL_START", np.where(ev["value"] > 0, "drill off site", "drill at base"))
+    )
+    end_s = ev.groupby(["replication", "unit"])["time_s"].shift(-1).fillna(horizon_s).to_numpy(float)
+    start_s = ev["time_s"].to_numpy(float)
+    reps = ev["replication"].to_numpy()
+    n_reps = max(1, events["replication"].nunique())
+    for name in BUSY_STATUSES:
+        for rep in np.unique(reps):
+            mask = (status.to_numpy() == name) & (reps == rep)
+            if not mask.any():
+                continue
+            times = np.concatenate([start_s[mask], end_s[mask]])
+            steps = np.concatenate([np.ones(mask.sum()), -np.ones(mask.sum())])
+            order = np.argsort(times, kind="stable")
+            levels[name] += _daily_mean_level(times[order], steps[order], edges_s) / n_reps
+    return edges_s, levels
+
+
 def plot_utilisation(
     events: pd.DataFrame,
     units: pd.DataFrame,
@@ -139,30 +183,24 @@ def plot_utilisation(
     filepath: Path | None = None,
     dpi: int = 120,
 ):
-    """Units by status over the horizon (mean over replications, daily) and share of time per status by base."""
+    """Units in each status over the horizon (stacked, mean over replications) and share of time per status by
+    base."""
     use_cjk_font()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6.5))
-    steps = {
-        "DISPATCH": ("busy on calls", 1),
-        "AT_BASE": ("busy on calls", -1),
-        "DRILL_START": ("drilling", 1),
-        "DRILL_END": ("drilling", -1),
-    }
-    edges_s = np.arange(0.0, horizon_s + 86400.0, 86400.0)
-    reps = max(1, events["replication"].nunique())
-    for label in ("busy on calls", "drilling"):
-        kinds = [k for k, (lb, _) in steps.items() if lb == label]
-        ev = events[events["event"].isin(kinds)].sort_values(["replication", "time_s"], kind="stable")
-        total = np.zeros(len(edges_s) - 1)
-        for _, group in ev.groupby("replication"):
-            total += _daily_mean_level(
-                group["time_s"].to_numpy(float), group["event"].map(lambda k: steps[k][1]).to_numpy(float), edges_s
-            )
-        top.step(edges_s[:-1] / 86400, total / reps, where="post", label=label)
-    top.set_xlabel("day of the horizon")
+    hourly = horizon_s <= 14 * 86400
+    bin_s = 3600.0 if hourly else 86400.0
+    edges_s, levels = status_levels(events, horizon_s, bin_s)
+    x = edges_s[:-1] / bin_s
+    shown = {k: v for k, v in levels.items() if v.any()}
+    if shown:
+        top.stackplot(x, *shown.values(), labels=list(shown), step="post", alpha=0.85)
+        top.legend(fontsize=8, ncol=len(shown), loc="upper left")
+    else:
+        top.text(0.5, 0.5, "no unit left its base", transform=top.transAxes, ha="center", color="grey")
+    top.set_xlim(0, x[-1] + 1 if len(x) else 1)
+    top.set_xlabel("hour of the horizon" if hourly else "day of the horizon")
     top.set_ylabel("units (mean over replications)")
-    top.set_title("Units out of service over time (daily means)")
-    top.legend(fontsize=8)
+    top.set_title(f"Units out of service by status ({'hourly' if hourly else 'daily'} means)")
     top.grid(alpha=0.3)
     columns = [c for c in units.columns if c.endswith("_s") and c not in ("available_s", "drill_downtime_s")]
     share = units.groupby("base")[columns].sum()

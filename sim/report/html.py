@@ -26,7 +26,7 @@ h1{border-bottom:3px solid #2c3e50;padding-bottom:.3em}h2{margin-top:2em;border-
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
 text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd}.note{color:#555;font-size:.9em}.bad{color:#c0392b;font-weight:bold}
-.good{color:#1e8449;font-weight:bold}
+.good{color:#1e8449;font-weight:bold}table.facts td{text-align:left}table.facts th{width:11em;text-align:left}
 """
 
 
@@ -134,7 +134,7 @@ def _summary(ctx: ReportContext) -> str:
     return _section(
         "summary",
         "Scenario summary",
-        f"<table>{table}</table><h3>Key results (mean ± 95% CI over "
+        f"<table class='facts'>{table}</table><h3>Key results (mean ± 95% CI over "
         f"replications)</h3><table><tr><th>KPI</th><th>mean</th><th>95% CI</th></tr>{kpi_table}</table>"
         + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
         + font_note,
@@ -142,7 +142,14 @@ def _summary(ctx: ReportContext) -> str:
 
 
 def _kpi_label(key: str) -> str:
-    return key.replace("_s", " (min)").replace("_", " ")
+    """``first_arrival_mean_s`` -> ``first arrival mean (min)``; ``escalation_share`` -> ``escalation share (%)``."""
+    if key.endswith("_s"):
+        return key.removesuffix("_s").replace("_", " ") + " (min)"
+    if key.endswith("_share"):
+        return key.replace("_", " ") + " (%)"
+    if key.startswith("target:"):
+        return f"within target '{key[7:]}' (%)"
+    return key.replace("_", " ")
 
 
 def _fmt(key: str, value) -> str:
@@ -150,6 +157,8 @@ def _fmt(key: str, value) -> str:
         return "–"
     if key.endswith("_s"):
         return f"{value / 60:.2f}"
+    if key.endswith("_share"):
+        return f"{100 * value:.1f}"
     return f"{value:.3g}"
 
 
@@ -174,17 +183,28 @@ def _coverage(ctx: ReportContext) -> str:
     )
 
 
+def _response_cdf(incidents: pd.DataFrame, targets, *, title: str):
+    """plot_response_cdf with the x axis widened to show every target line."""
+    fig, ax = plot_response_cdf(incidents, targets, title=title)
+    top_min = max((t.limit_s / 60 for t in targets), default=0.0) * 1.05
+    if top_min > ax.get_xlim()[1]:
+        ax.set_xlim(0, top_min)
+    return fig, ax
+
+
 def _response(ctx: ReportContext) -> str:
     return _section(
         "response",
         "Response-time distribution",
         _img(
-            plot_response_cdf,
+            _response_cdf,
             ctx.incidents,
             ctx.scenario.targets,
             alt="response-time CDF",
-            title=f"{ctx.scenario.name}: response times",
-        ),
+            title=f"{ctx.scenario.name}: first arrival and full response (min from call)",
+        )
+        + "<p class='note'>Mean empirical CDF over replications with a 95% band; dotted lines: each target's "
+        "time limit (vertical) and required share (horizontal).</p>",
     )
 
 
@@ -197,6 +217,8 @@ def _parts(ctx: ReportContext) -> str:
         for c in cols:
             if c.endswith("_s"):
                 shown[c] = shown[c] / 60
+            elif c.endswith("_share") or c.startswith("target:"):
+                shown[c] = shown[c] * 100
         shown.columns = [_kpi_label(c) for c in cols]
         table = "<h3>KPIs by group (times in min)</h3>" + _table(shown)
     return _section(
