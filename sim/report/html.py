@@ -26,7 +26,8 @@ h1{border-bottom:3px solid #2c3e50;padding-bottom:.3em}h2{margin-top:2em;border-
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
 text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd}.note{color:#555;font-size:.9em}.bad{color:#c0392b;font-weight:bold}
-.good{color:#1e8449;font-weight:bold}table.facts td{text-align:left}table.facts th{width:11em;text-align:left}
+.good{color:#1e8449;font-weight:bold}.scroll{overflow-x:auto}
+table.facts td{text-align:left}table.facts th{width:11em;text-align:left}
 """
 
 
@@ -149,6 +150,8 @@ def _kpi_label(key: str) -> str:
         return key.replace("_", " ") + " (%)"
     if key.startswith("target:"):
         return f"within target '{key[7:]}' (%)"
+    if key == "incidents":
+        return "incidents per replication"
     return key.replace("_", " ")
 
 
@@ -157,9 +160,44 @@ def _fmt(key: str, value) -> str:
         return "–"
     if key.endswith("_s"):
         return f"{value / 60:.2f}"
-    if key.endswith("_share"):
+    if key.endswith("_share") or key.startswith("target:"):
         return f"{100 * value:.1f}"
+    if isinstance(value, bool | str) or not isinstance(value, int | float):
+        return str(value)
     return f"{value:.3g}"
+
+
+STUDY_DETAIL = {
+    "variant",
+    "first_arrival_median_s",
+    "full_response_p90_s",
+    "full_response_share",
+    "waited_share",
+    "waited_mean_s",
+    "turnout_mean_s",
+    "travel_mean_s",
+    "access_mean_s",
+    "on_scene_mean_s",
+}
+
+
+def _study_table(table: pd.DataFrame, csv_name: str) -> str:
+    """The decision columns of a study table, each KPI as mean ± 95% CI in readable units."""
+    cols = [c for c in table.columns if not c.endswith(("_ci", "_vs_best")) and c not in STUDY_DETAIL]
+    head = "".join(f"<th>{html.escape(_kpi_label(c))}</th>" for c in cols)
+    rows = []
+    for _, row in table.iterrows():
+        cells = []
+        for c in cols:
+            text = _fmt(c, row[c])
+            if f"{c}_ci" in table.columns and pd.notna(row[f"{c}_ci"]):
+                text += f" ± {_fmt(c, row[f'{c}_ci'])}"
+            cells.append(f"<td>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div><p class='note'>Mean ± 95% CI "
+        f"over replications; every column (medians, parts, paired differences) is in <code>{csv_name}</code>.</p>"
+    )
 
 
 def _map(ctx: ReportContext) -> str:
@@ -220,7 +258,7 @@ def _parts(ctx: ReportContext) -> str:
             elif c.endswith("_share") or c.startswith("target:"):
                 shown[c] = shown[c] * 100
         shown.columns = [_kpi_label(c) for c in cols]
-        table = "<h3>KPIs by group (times in min)</h3>" + _table(shown)
+        table = "<h3>KPIs by group (times in min, shares in %)</h3><div class='scroll'>" + _table(shown) + "</div>"
     return _section(
         "parts",
         "Turnout, travel and on-scene breakdown",
@@ -299,23 +337,22 @@ def _study(ctx: ReportContext) -> str:
             if png.is_file()
             else ""
         )
-        cols = [c for c in table.columns if not c.endswith("_ci") and c != "variant"]
         return _section(
             "study",
             "Drill-frequency study",
             img + "<p class='note'>Every interval ran on the same "
             "incidents (common random numbers). The run tables above are the best interval's.</p>"
-            + _table(table[cols]),
+            + _study_table(table, "drills.csv"),
         )
     if "siting" in ctx.tables:
         table = ctx.tables["siting"]
-        cols = [c for c in table.columns if not c.endswith("_ci")]
         return _section(
             "study",
             "Siting comparison",
             "<p class='note'>Layouts from the exact location model "
             "and the current layout, simulated on the same incidents and ranked by the simulated "
-            "objective; the run tables and maps above are the best layout's.</p>" + _table(table[cols]),
+            "objective; the run tables and maps above are the best layout's (gold stars; every layout is a "
+            "layer of <a href='map.html'>map.html</a>).</p>" + _study_table(table, "siting.csv"),
         )
     return _section(
         "study", "Studies", "<p>This is a single run; drill and siting studies add their sections here.</p>"

@@ -9,8 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import shapely
+from matplotlib import patheffects
 from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path as MplPath
 
 from sim.hazards import pipeline_pieces
 from sim.report.figures import _finish
@@ -54,20 +57,71 @@ def thin(mask: np.ndarray, limit: int) -> np.ndarray:
     return index[:: max(1, -(-len(index) // limit))]
 
 
+def hca_runs(line) -> list[np.ndarray]:
+    """(n, 2) lon/lat polylines of a pipeline's stretches inside high-consequence areas."""
+    pieces = pipeline_pieces(line)
+    flags = pieces["in_hca"]
+    cuts = np.flatnonzero(np.diff(flags.astype(int))) + 1
+    return [
+        np.column_stack([pieces["lon"][part], pieces["lat"][part]])
+        for part in np.split(np.arange(len(flags)), cuts)
+        if len(part) and flags[part[0]]
+    ]
+
+
+def _halo(text) -> None:
+    text.set_path_effects([patheffects.withStroke(linewidth=2.5, foreground="white")])
+
+
 def _pipelines(ax, scenario) -> None:
     for k, line in enumerate(scenario.pipelines):
-        xy = np.asarray(line.coordinates)
-        ax.plot(xy[:, 0], xy[:, 1], color="#e67e22", linewidth=2.5, zorder=3, label="pipeline" if k == 0 else None)
-        pieces = pipeline_pieces(line)
-        hca = pieces["in_hca"]
-        if hca.any():
-            ax.scatter(
-                pieces["lon"][hca],
-                pieces["lat"][hca],
-                s=9,
+        for j, run in enumerate(hca_runs(line)):
+            ax.plot(
+                run[:, 0],
+                run[:, 1],
                 color="#c0392b",
-                zorder=4,
-                label="pipeline HCA" if k == 0 else None,
+                linewidth=7,
+                alpha=0.45,
+                solid_capstyle="round",
+                zorder=3,
+                label="pipeline HCA" if k == 0 and j == 0 else None,
+            )
+        xy = np.asarray(line.coordinates)
+        ax.plot(xy[:, 0], xy[:, 1], color="#e67e22", linewidth=2.2, zorder=3, label="pipeline" if k == 0 else None)
+        mid = xy[len(xy) // 2]
+        _halo(
+            ax.annotate(
+                line.name or line.id,
+                mid,
+                xytext=(0, 6),
+                textcoords="offset points",
+                fontsize=8,
+                color="#a04000",
+                ha="center",
+                zorder=9,
+            )
+        )
+
+
+def _parks(ax, scenario) -> None:
+    """Park names above their installations."""
+    for park in scenario.parks:
+        if park.installations:
+            lon = np.mean([i.lon for i in park.installations])
+            lat = max(i.lat for i in park.installations)
+            label = f"{park.name or park.id} ({park.risk_grade})"
+            _halo(
+                ax.annotate(
+                    label,
+                    (lon, lat),
+                    xytext=(0, 9),
+                    textcoords="offset points",
+                    fontsize=9,
+                    ha="center",
+                    weight="bold",
+                    color="#2c3e50",
+                    zorder=9,
+                )
             )
 
 
@@ -80,7 +134,11 @@ def _bases(ax, scenario, chosen: set[str]) -> None:
             ax.scatter(
                 b.lon, b.lat, marker="s", s=70, color=BASE_COLOURS[b.kind], edgecolor="black", zorder=6, label=label
             )
-            ax.annotate(b.name or b.id, (b.lon, b.lat), xytext=(4, 4), textcoords="offset points", fontsize=7, zorder=7)
+            _halo(
+                ax.annotate(
+                    b.name or b.id, (b.lon, b.lat), xytext=(5, 4), textcoords="offset points", fontsize=7.5, zorder=9
+                )
+            )
         elif b.candidate:
             ax.scatter(
                 b.lon,
@@ -140,52 +198,82 @@ def _frame(ax, network, title: str) -> None:
     ax.set_title(title)
 
 
+def _polygon_path(area) -> MplPath:
+    """A matplotlib path of a (multi)polygon, holes included."""
+    rings = [
+        np.asarray(ring.coords)
+        for poly in getattr(area, "geoms", [area])
+        if not poly.is_empty
+        for ring in (poly.exterior, *poly.interiors)
+    ]
+    return MplPath.make_compound_path(*(MplPath(ring, closed=True) for ring in rings))
+
+
+def _map_figure(network):
+    """A figure shaped like the network's extent (room below for the legend)."""
+    width = float(np.ptp(network.lon)) * np.cos(np.radians(float(network.lat.mean())))
+    ratio = float(np.ptp(network.lat)) / max(width, 1e-9)
+    return plt.subplots(figsize=(9.5, float(np.clip(7.6 * ratio + 2.2, 4.5, 12.0))))
+
+
 def plot_situation_map(ctx, *, save: bool = False, show: bool = False, filepath: Path | None = None, dpi: int = 110):
-    """Roads, installations, pipelines (HCA highlighted), bases and incidents coloured by first arrival (min)."""
+    """Roads, parks and installations, pipelines (HCA highlighted), bases and incidents coloured by first arrival
+    (min)."""
     use_cjk_font()
-    fig, ax = plt.subplots(figsize=(9, 8.2))
+    fig, ax = _map_figure(ctx.network)
     _roads(ax, ctx.network)
     _pipelines(ax, ctx.scenario)
     _installations(ax, ctx.scenario)
+    _parks(ax, ctx.scenario)
     inc = ctx.incidents
     if len(inc):
         minutes = inc["first_arrival_s"].to_numpy(float) / 60
-        jitter = np.random.default_rng(0).normal(0, 0.0006, (len(inc), 2))  # separate repeated sites
+        jitter = np.random.default_rng(0).normal(0, 0.0004, (len(inc), 2))  # separate repeated sites
         points = ax.scatter(
             inc["lon"] + jitter[:, 0],
             inc["lat"] + jitter[:, 1],
             c=minutes,
             cmap="RdYlGn_r",
             norm=Normalize(0, max(10.0, float(np.nanpercentile(minutes, 95)))),
-            s=10,
-            alpha=0.7,
-            zorder=4,
-            linewidths=0,
+            s=16,
+            alpha=0.85,
+            zorder=5,
+            edgecolors="black",
+            linewidths=0.3,
+            label="incident",
         )
-        fig.colorbar(points, ax=ax, shrink=0.7, label="first arrival (min)")
+        fig.colorbar(points, ax=ax, fraction=0.035, pad=0.02, label="first arrival (min from call)", extend="max")
     _bases(ax, ctx.scenario, ctx.chosen_base_ids())
     _legend(ax)
-    _frame(ax, ctx.network, f"{ctx.scenario.name}: sites, bases and incidents")
+    _frame(ax, ctx.network, f"{ctx.scenario.name}: sites, bases and incidents (all replications)")
     return _finish(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
 
 
 def plot_coverage_map(ctx, *, save: bool = False, show: bool = False, filepath: Path | None = None, dpi: int = 110):
-    """Isochrones: the area the bases reach within each first-arrival target (turnout + drive)."""
+    """Isochrones: the area the bases reach within each first-arrival target (turnout + drive, min)."""
     use_cjk_font()
-    fig, ax = plt.subplots(figsize=(9, 8.2))
+    fig, ax = _map_figure(ctx.network)
     _roads(ax, ctx.network)
-    colours = plt.cm.Blues(np.linspace(0.8, 0.3, len(ctx.isochrones())))  # shorter time, darker
-    for (minutes, area), colour in sorted(zip(ctx.isochrones().items(), colours, strict=True), reverse=True):
-        for poly in getattr(area, "geoms", [area]):
-            if poly.is_empty:
-                continue
-            x, y = poly.exterior.xy
-            ax.fill(x, y, color=colour, alpha=0.45, zorder=2, label=f"within {minutes:g} min")
+    areas = ctx.isochrones()
+    colours = plt.cm.Blues(np.linspace(0.75, 0.3, len(areas)))  # shorter time, darker
+    for (minutes, area), colour in sorted(zip(areas.items(), colours, strict=True), reverse=True):
+        if not area.is_empty:
+            ax.add_patch(
+                PathPatch(
+                    _polygon_path(area),
+                    facecolor=colour,
+                    edgecolor=colour,
+                    alpha=0.5,
+                    zorder=2,
+                    label=f"reached within {minutes:g} min",
+                )
+            )
     _installations(ax, ctx.scenario)
+    _parks(ax, ctx.scenario)
     _pipelines(ax, ctx.scenario)
-    _bases(ax, ctx.scenario, set())
+    _bases(ax, ctx.scenario, ctx.chosen_base_ids())
     _legend(ax)
-    _frame(ax, ctx.network, "Coverage: reachable within each target (turnout + drive)")
+    _frame(ax, ctx.network, "Coverage: area reached within each target (mean turnout + drive, min)")
     return _finish(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
 
 
@@ -223,6 +311,81 @@ def _popup(row: pd.Series) -> str:
     )
 
 
+COVERAGE_COLOURS = ("#9ecae1", "#6baed6", "#3182bd", "#08519c")  # longest time lightest
+ARRIVAL_COLOURS = ("#1e8449", "#f39c12", "#c0392b")
+MAP_CSS = """
+.leaflet-container{background:#f4f1ea}
+.rs-label{font:12px 'Noto Sans CJK SC','Noto Sans',sans-serif;color:#222;white-space:nowrap;
+text-shadow:0 0 3px #fff,0 0 3px #fff,0 0 3px #fff}
+.rs-park{font-weight:bold;font-size:13px;color:#2c3e50;text-align:center}
+.rs-legend{position:absolute;bottom:24px;right:10px;z-index:1000;background:rgba(255,255,255,.92);padding:6px 9px;
+border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px 'Noto Sans CJK SC','Noto Sans',sans-serif;
+line-height:1.5}
+.rs-legend i{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:5px;vertical-align:-1px}
+.rs-legend b.sq{display:inline-block;width:11px;height:11px;margin-right:5px;vertical-align:-1px}
+"""
+
+
+def _arrival_bands(target_minutes: list[float]) -> tuple[float, float]:
+    """Colour limits (min) of the incident markers: the shortest target and the next (or twice the shortest)."""
+    first = min(target_minutes)
+    later = [m for m in target_minutes if m > first]
+    return first, later[0] if later else 2 * first
+
+
+def _arrival_colour(minutes: float, bands: tuple[float, float]) -> str:
+    if minutes != minutes:  # never reached (NaN)
+        return "#555555"
+    return (
+        ARRIVAL_COLOURS[0] if minutes <= bands[0] else ARRIVAL_COLOURS[1] if minutes <= bands[1] else ARRIVAL_COLOURS[2]
+    )
+
+
+def _legend_html(bands: tuple[float, float], thinned: bool, max_incidents: int) -> str:
+    low, high = bands
+    rows = [
+        f"<i style='background:{ARRIVAL_COLOURS[0]}'></i>first arrival ≤ {low:g} min",
+        f"<i style='background:{ARRIVAL_COLOURS[1]}'></i>{low:g}-{high:g} min",
+        f"<i style='background:{ARRIVAL_COLOURS[2]}'></i>&gt; {high:g} min",
+        *(
+            f"<b class='sq' style='background:{colour}'></b>{kind.replace('_', ' ')}"
+            for kind, colour in BASE_COLOURS.items()
+        ),
+        "<b class='sq' style='background:#999'></b>candidate site (small)",
+        "<b class='sq' style='background:gold'></b>chosen layout",
+        "<b class='sq' style='background:#e67e22'></b>pipeline, <span style='color:#c0392b'>HCA</span>",
+    ]
+    note = f"<br><small>first {max_incidents} incidents shown</small>" if thinned else ""
+    return "<div class='rs-legend'><b>Legend</b><br>" + "<br>".join(rows) + note + "</div>"
+
+
+def _layouts(fmap, ctx) -> None:
+    """One switchable layer per simulated layout of a siting study (the best shown)."""
+    import folium
+
+    if not ctx.layouts:
+        return
+    names = {b.id: b.name or b.id for b in ctx.scenario.bases}
+    by_layout: dict[tuple[int, str], list] = {}
+    for feature in ctx.layouts["features"]:
+        props = feature["properties"]
+        by_layout.setdefault((int(props["rank"]), str(props["layout"])), []).append(feature)
+    for (rank, name), features in sorted(by_layout.items()):
+        layer = folium.FeatureGroup(name=f"siting layout #{rank}: {html.escape(name)}", show=rank == 1)
+        for feature in features:
+            lon, lat = feature["geometry"]["coordinates"][:2]
+            base_id = feature["properties"]["base_id"]
+            folium.CircleMarker(
+                [lat, lon],
+                radius=14,
+                color="gold" if rank == 1 else "#555555",
+                weight=3,
+                fill=False,
+                tooltip=f"layout #{rank} {html.escape(name)}: {html.escape(names.get(base_id, base_id))}",
+            ).add_to(layer)
+        layer.add_to(fmap)
+
+
 def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     """``map.html``: switchable layers for roads, installations, pipelines, bases, incidents and coverage."""
     import folium
@@ -232,7 +395,7 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     fmap = folium.Map(location=centre, zoom_start=13, tiles=None, control_scale=True)
     _inline_leaflet(fmap)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap tiles (online)", show=False).add_to(fmap)
-    fmap.get_root().header.add_child(folium.Element("<style>.leaflet-container{background:#f4f1ea}</style>"))
+    fmap.get_root().header.add_child(folium.Element(f"<style>{MAP_CSS}</style>"))
 
     roads = folium.FeatureGroup(name="major roads")
     classes = np.char.replace(net.edge_highway.astype(str), "_link", "")
@@ -244,15 +407,16 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     folium.PolyLine(segments, color="#777777", weight=1.5, opacity=0.8).add_to(roads)
     roads.add_to(fmap)
 
-    coverage = folium.FeatureGroup(name="coverage (isochrones)")
-    for minutes, area in sorted(ctx.isochrones().items(), reverse=True):
+    areas = sorted(ctx.isochrones().items(), reverse=True)
+    for (minutes, area), colour in zip(areas, COVERAGE_COLOURS[-len(areas) :] if areas else [], strict=True):
+        layer = folium.FeatureGroup(name=f"coverage: reached within {minutes:g} min")
         if not area.is_empty:
             folium.GeoJson(
                 shapely.geometry.mapping(area),
-                tooltip=f"reachable within {minutes:g} min",
-                style_function=lambda _f: {"color": "#2471a3", "weight": 1, "fillOpacity": 0.15},
-            ).add_to(coverage)
-    coverage.add_to(fmap)
+                tooltip=f"reached within {minutes:g} min (mean turnout + drive)",
+                style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.25},
+            ).add_to(layer)
+        layer.add_to(fmap)
 
     sites = folium.FeatureGroup(name="parks and installations")
     for park in ctx.scenario.parks:
@@ -265,6 +429,16 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
                 fill_opacity=0.9,
                 tooltip=f"{park.name or park.id} · {inst.name or inst.id} ({inst.kind})",
             ).add_to(sites)
+        if park.installations:
+            folium.Marker(
+                [max(i.lat for i in park.installations), float(np.mean([i.lon for i in park.installations]))],
+                icon=folium.DivIcon(
+                    html=f"<div class='rs-label rs-park'>{html.escape(park.name or park.id)} "
+                    f"({html.escape(park.risk_grade)})</div>",
+                    icon_size=(220, 20),
+                    icon_anchor=(110, 26),
+                ),
+            ).add_to(sites)
     sites.add_to(fmap)
 
     lines = folium.FeatureGroup(name="pipelines (HCA in red)")
@@ -275,14 +449,13 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
             weight=4,
             tooltip=f"{line.name or line.id} ({line.product})",
         ).add_to(lines)
-        pieces = pipeline_pieces(line)
-        for k in np.flatnonzero(pieces["in_hca"]):
-            folium.CircleMarker(
-                [float(pieces["lat"][k]), float(pieces["lon"][k])],
-                radius=2,
+        for run in hca_runs(line):
+            folium.PolyLine(
+                [(float(lat), float(lon)) for lon, lat in run],
                 color="#c0392b",
-                fill=True,
-                tooltip="high-consequence area",
+                weight=9,
+                opacity=0.5,
+                tooltip=f"{line.name or line.id}: high-consequence area",
             ).add_to(lines)
     lines.add_to(fmap)
 
@@ -290,23 +463,35 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     chosen = ctx.chosen_base_ids()
     for b in ctx.scenario.bases:
         units = ", ".join(f"{g.count} {g.type}" for g in b.units) or "no units (candidate)"
+        status = "chosen" if b.id in chosen else "existing" if b.units else "candidate"
         colour = "gold" if b.id in chosen else BASE_COLOURS[b.kind] if b.units else "#999999"
         folium.CircleMarker(
             [b.lat, b.lon],
-            radius=9,
+            radius=10 if b.units or b.id in chosen else 7,
             color="black",
             weight=2,
+            fill=True,
             fill_color=colour,
             fill_opacity=0.95,
-            tooltip=f"{b.name or b.id} ({b.kind}, {b.jurisdiction}): {units}",
+            tooltip=f"{html.escape(b.name or b.id)} [{status}] ({b.kind}, {b.jurisdiction}): {units}",
         ).add_to(bases)
+        if b.units or b.id in chosen:
+            folium.Marker(
+                [b.lat, b.lon],
+                icon=folium.DivIcon(
+                    html=f"<div class='rs-label'>{html.escape(b.name or b.id)}</div>",
+                    icon_size=(160, 16),
+                    icon_anchor=(-10, 22),
+                ),
+            ).add_to(bases)
     bases.add_to(fmap)
+    _layouts(fmap, ctx)
 
     incidents = folium.FeatureGroup(name="incidents by first arrival")
     inc = ctx.incidents.head(max_incidents)
+    bands = _arrival_bands(ctx.target_minutes())
     for _, row in inc.iterrows():
-        minutes = row["first_arrival_s"] / 60
-        colour = "#1e8449" if minutes <= 5 else "#f39c12" if minutes <= 10 else "#c0392b"
+        colour = _arrival_colour(row["first_arrival_s"] / 60, bands)
         folium.CircleMarker(
             [float(row["lat"]), float(row["lon"])],
             radius=4,
@@ -317,6 +502,9 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
             popup=folium.Popup(_popup(row), max_width=320),
         ).add_to(incidents)
     incidents.add_to(fmap)
+    fmap.get_root().html.add_child(
+        folium.Element(_legend_html(bands, len(ctx.incidents) > max_incidents, max_incidents))
+    )
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([[float(net.lat.min()), float(net.lon.min())], [float(net.lat.max()), float(net.lon.max())]])
     fmap.save(str(filepath))
