@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
 from sim.cli import main
-from sim.report.html import SECTIONS
+from sim.report.context import load_context
+from sim.report.figures import status_levels
+from sim.report.html import SECTIONS, build_report
 from tests.conftest import PROJECT_DIR
 
 
@@ -52,12 +57,16 @@ def test_report_has_every_section_and_real_images(run_dir):
     for key in SECTIONS:
         assert f"<section id='{key}'>" in html, key
     assert "东区化工园区" in html
+    assert not re.search(r"<(?:img|script|link)[^>]+(?:src|href)=['\"]?https?://", html)  # self-contained
+    for heading in ("Scenario summary", "Coverage map", "Response-time distribution", "Compliance with the targets"):
+        assert heading in html
     images = _images(html)
     assert len(images) >= 5
     for image in images:
         rgb = image[..., :3].reshape(-1, 3)
         assert rgb.std() > 0.02  # not blank
-        assert len(np.unique((rgb * 255).astype(np.uint8), axis=0)) > 20
+        colours = (rgb[::5] * 255).astype(np.uint32) @ np.array([65536, 256, 1], dtype=np.uint32)
+        assert len(np.unique(colours)) > 20
 
 
 def test_geopackage_round_trips(run_dir):
@@ -67,8 +76,12 @@ def test_geopackage_round_trips(run_dir):
     incidents = gpd.read_file(path, layer="incidents")
     assert len(incidents) == len(pd.read_parquet(run_dir / "incidents.parquet"))
     assert incidents.crs.to_epsg() == 4326 and incidents.geometry.geom_type.eq("Point").all()
+    ctx = load_context(run_dir)
     bases = gpd.read_file(path, layer="bases")
-    assert len(bases) == 15 and set(bases["status"]) == {"existing", "candidate"}
+    assert len(bases) == len(ctx.scenario.bases) and set(bases["status"]) == {"existing", "candidate"}
+    assert "城区消防救援站" in set(bases["name"])
+    sites = gpd.read_file(path, layer="sites")
+    assert len(sites) == len(ctx.world.sites) and sites.crs.to_epsg() == 4326
     pipes = gpd.read_file(path, layer="pipelines")
     assert pipes["in_hca"].any() and (~pipes["in_hca"]).any()
     coverage = gpd.read_file(path, layer="coverage")
@@ -83,3 +96,72 @@ def test_report_rebuilds_from_the_folder(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     assert (run_dir / "report.html").is_file()
     assert main(["report", str(run_dir.parent)]) == 2
+
+
+def test_study_sections_and_chosen_layout(run_dir, tmp_path):
+    """A siting study's table and layouts reach the report, the map and the GeoPackage; a drill study's figure and
+    table reach the report."""
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder)
+    pd.DataFrame(
+        {
+            "rank": [1, 2],
+            "layout": ["pmedian #1", "current"],
+            "first_arrival_mean_s": [240.0, 300.0],
+            "first_arrival_mean_s_ci": [12.0, 15.0],
+        }
+    ).to_csv(folder / "siting.csv", index=False)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [b.lon, b.lat]},
+            "properties": {"layout": layout, "rank": rank, "base_id": b.id},
+        }
+        for layout, rank, ids in (("pmedian #1", 1, {"c1", "park-team"}), ("current", 2, {"town-fs"}))
+        for b in load_context(run_dir).scenario.bases
+        if b.id in ids
+    ]
+    (folder / "layouts.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    html = build_report(folder).read_text(encoding="utf-8")
+    assert "Siting comparison" in html and "4.00 ± 0.20" in html  # minutes with the CI
+    assert "siting layout #2: current" in (folder / "map.html").read_text(encoding="utf-8")
+    bases = gpd.read_file(folder / "results.gpkg", layer="bases")
+    assert set(bases.loc[bases["status"] == "chosen", "base_id"]) == {"c1", "park-team"}
+
+    (folder / "siting.csv").unlink()
+    pd.DataFrame({"interval_days": [91.0, 182.0], "escalation_share": [0.02, 0.03], "best": [True, False]}).to_csv(
+        folder / "drills.csv", index=False
+    )
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 1])
+    fig.savefig(folder / "tradeoff.png")
+    plt.close(fig)
+    html = build_report(folder).read_text(encoding="utf-8")
+    assert "Drill-frequency study" in html and "escalation share (%)" in html and ">3.0<" in html
+    assert len(_images(html)) == len(_images((run_dir / "report.html").read_text(encoding="utf-8"))) + 1
+
+
+def test_status_levels_from_a_hand_made_log():
+    """Replication 0: one call (turnout 60 s, drive 300 s, on scene 3600 s, return 600 s); replication 1: an
+    off-site drill over the first hour. Hourly means over two replications."""
+    rows = [
+        (0, 0.0, "DISPATCH", "u"),
+        (0, 0.0, "MOBILISED", "u"),
+        (0, 60.0, "EN_ROUTE", "u"),
+        (0, 300.0, "AT_ROAD_END", "u"),
+        (0, 360.0, "ON_SCENE", "u"),
+        (0, 3960.0, "RELEASED", "u"),
+        (0, 4560.0, "AT_BASE", "u"),
+        (1, 0.0, "DRILL_START", "u"),
+        (1, 3600.0, "DRILL_END", "u"),
+    ]
+    events = pd.DataFrame(rows, columns=["replication", "time_s", "event", "unit"]).assign(value=1.0)
+    edges_s, levels = status_levels(events, 7200.0, 3600.0)
+    assert list(edges_s) == [0.0, 3600.0, 7200.0]
+    half = 0.5  # two replications
+    np.testing.assert_allclose(levels["mobilising"], [half * 60 / 3600, 0])
+    np.testing.assert_allclose(levels["en route"], [half * 300 / 3600, 0])
+    np.testing.assert_allclose(levels["on scene"], [half * 3240 / 3600, half * 360 / 3600])
+    np.testing.assert_allclose(levels["returning"], [0, half * 600 / 3600])
+    np.testing.assert_allclose(levels["drill off site"], [half, 0])
+    np.testing.assert_allclose(levels["drill at base"], [0, 0])

@@ -351,7 +351,7 @@ def _legend_html(bands: tuple[float, float], thinned: bool, max_incidents: int) 
             f"<b class='sq' style='background:{colour}'></b>{kind.replace('_', ' ')}"
             for kind, colour in BASE_COLOURS.items()
         ),
-        "<b class='sq' style='background:#999'></b>candidate site (small)",
+        "<b class='sq' style='background:#fff;border:1px solid #666'></b>candidate site",
         "<b class='sq' style='background:gold'></b>chosen layout",
         "<b class='sq' style='background:#e67e22'></b>pipeline, <span style='color:#c0392b'>HCA</span>",
     ]
@@ -464,11 +464,11 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     for b in ctx.scenario.bases:
         units = ", ".join(f"{g.count} {g.type}" for g in b.units) or "no units (candidate)"
         status = "chosen" if b.id in chosen else "existing" if b.units else "candidate"
-        colour = "gold" if b.id in chosen else BASE_COLOURS[b.kind] if b.units else "#999999"
+        colour = "gold" if b.id in chosen else BASE_COLOURS[b.kind] if b.units else "white"
         folium.CircleMarker(
             [b.lat, b.lon],
             radius=10 if b.units or b.id in chosen else 7,
-            color="black",
+            color="black" if b.units or b.id in chosen else "#666666",
             weight=2,
             fill=True,
             fill_color=colour,
