@@ -171,7 +171,9 @@ def _installations(ax, scenario) -> None:
     pts = [(i.lon, i.lat) for p in scenario.parks for i in p.installations]
     if pts:
         xy = np.asarray(pts)
-        ax.scatter(xy[:, 0], xy[:, 1], marker="D", s=30, color="#2c3e50", zorder=5, label="installation")
+        ax.scatter(
+            xy[:, 0], xy[:, 1], marker="D", s=30, color="#2c3e50", edgecolor="white", zorder=6, label="installation"
+        )
 
 
 def _legend(ax) -> None:
@@ -392,7 +394,7 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
 
     net = ctx.network
     centre = [float(net.lat.mean()), float(net.lon.mean())]
-    fmap = folium.Map(location=centre, zoom_start=13, tiles=None, control_scale=True)
+    fmap = folium.Map(location=centre, zoom_start=13, tiles=None, control_scale=True, zoom_snap=0.25)
     _inline_leaflet(fmap)
     folium.TileLayer("OpenStreetMap", name="OpenStreetMap tiles (online)", show=False).add_to(fmap)
     fmap.get_root().header.add_child(folium.Element(f"<style>{MAP_CSS}</style>"))
