@@ -43,6 +43,7 @@ def plot_drill_tradeoff(
     top.scatter(x[best], y[best], s=160, facecolors="none", edgecolors="crimson", linewidths=2, label="best", zorder=3)
     best_value = float(table.loc[best, objective].iloc[0]) / scale
     top.set_ylabel(f"{_label(objective)}\nminus the best's ({best_value:.3g})")
+    top.ticklabel_format(axis="y", useOffset=False)
     top.grid(alpha=0.3)
     top.legend(loc="best")
     bottom.plot(x, table["mean_proficiency"], marker="s", color="tab:green", label="mean proficiency (0-1)")
