@@ -35,11 +35,18 @@ SITING_MODELS = ("lscp", "mclp", "pmedian", "pcenter")
 
 @dataclass(frozen=True, eq=False)
 class SitingResult:
+    """An optimal layout: its open sites (sorted column indices) and the model's objective.
+
+    ``objective`` is the site count (LSCP), the covered weight (MCLP), the weighted time in seconds (p-median) or
+    the worst time in seconds (p-center). ``assignment`` holds the nearest open site of each demand point and
+    ``covered_share`` the weighted share of demand within the target (NaN when no target is given).
+    """
+
     model: str
     open_sites: tuple[int, ...]
     objective: float
-    assignment: np.ndarray  # nearest open site per demand point
-    covered_share: float  # weighted share within the target (NaN without a target)
+    assignment: np.ndarray
+    covered_share: float
     solve_s: float
     optimal: bool
 
@@ -68,7 +75,12 @@ def solve(
     fixed_closed: Sequence[int] = (),
     exclude: Sequence[Sequence[int]] = (),
 ) -> SitingResult:
-    """Solve one model by name; ``exclude`` lists layouts (open sets) that must not be returned."""
+    """Solve the model named ``model`` (one of :data:`SITING_MODELS`) to proven optimality.
+
+    ``p`` is needed by mclp, pmedian and pcenter, ``target_s`` by lscp and mclp (and gives ``covered_share`` for
+    the others); ``exclude`` lists layouts (open sets) that must not be returned. Bad arguments and infeasible
+    models raise :class:`RescuesimError`.
+    """
     cost_s, weights = _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed)
     t0 = time.perf_counter()
     if model == "lscp":
@@ -82,28 +94,65 @@ def solve(
     return _result(model, cost_s, weights, open_sites, objective, target_s, time.perf_counter() - t0)
 
 
-def solve_lscp(cost_s, target_s: float, *, weights=None, fixed_open=(), fixed_closed=()) -> SitingResult:
+def solve_lscp(
+    cost_s: np.ndarray,
+    target_s: float,
+    *,
+    weights: np.ndarray | None = None,
+    fixed_open: Sequence[int] = (),
+    fixed_closed: Sequence[int] = (),
+) -> SitingResult:
+    """Fewest sites such that every demand point with weight > 0 (all, without weights) is within ``target_s``."""
     return solve("lscp", cost_s, weights, target_s=target_s, fixed_open=fixed_open, fixed_closed=fixed_closed)
 
 
 def solve_mclp(
-    cost_s, weights, p: int, target_s: float, *, backup: bool = False, fixed_open=(), fixed_closed=()
+    cost_s: np.ndarray,
+    weights: np.ndarray,
+    p: int,
+    target_s: float,
+    *,
+    backup: bool = False,
+    fixed_open: Sequence[int] = (),
+    fixed_closed: Sequence[int] = (),
 ) -> SitingResult:
+    """Most weighted demand within ``target_s`` with exactly ``p`` sites.
+
+    With ``backup`` the objective is lexicographic: the covered weight first, then (holding it) the weight covered
+    by at least two open sites. ``objective`` is the covered weight in both cases.
+    """
     return solve(
         "mclp", cost_s, weights, p=p, target_s=target_s, backup=backup, fixed_open=fixed_open, fixed_closed=fixed_closed
     )
 
 
-def solve_pmedian(cost_s, weights, p: int, *, fixed_open=(), fixed_closed=()) -> SitingResult:
+def solve_pmedian(
+    cost_s: np.ndarray, weights: np.ndarray, p: int, *, fixed_open: Sequence[int] = (), fixed_closed: Sequence[int] = ()
+) -> SitingResult:
+    """Least weighted sum of the time from each demand point to its nearest of ``p`` open sites."""
     return solve("pmedian", cost_s, weights, p=p, fixed_open=fixed_open, fixed_closed=fixed_closed)
 
 
-def solve_pcenter(cost_s, p: int, *, weights=None, fixed_open=(), fixed_closed=()) -> SitingResult:
+def solve_pcenter(
+    cost_s: np.ndarray,
+    p: int,
+    *,
+    weights: np.ndarray | None = None,
+    fixed_open: Sequence[int] = (),
+    fixed_closed: Sequence[int] = (),
+) -> SitingResult:
+    """Least worst time to the nearest of ``p`` open sites over demand points with weight > 0."""
     return solve("pcenter", cost_s, weights, p=p, fixed_open=fixed_open, fixed_closed=fixed_closed)
 
 
-def top_layouts(model: str, cost_s, weights, k: int, **kw) -> list[SitingResult]:
-    """The k best distinct layouts, best first (fewer if the model has fewer feasible layouts)."""
+def top_layouts(model: str, cost_s: np.ndarray, weights: np.ndarray | None, k: int, **kw) -> list[SitingResult]:
+    """The ``k`` best distinct layouts, best first (fewer if the model has fewer feasible layouts).
+
+    Each is the optimum of the model with a no-good cut excluding every layout found before; ``kw`` are the
+    keyword arguments of :func:`solve`.
+    """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise RescuesimError(f"siting: the number of layouts must be a whole number >= 1, got {k!r}")
     found: list[SitingResult] = []
     for _ in range(k):
         try:
@@ -118,7 +167,8 @@ def top_layouts(model: str, cost_s, weights, k: int, **kw) -> list[SitingResult]
 # --- argument checks ------------------------------------------------------------------------------------------
 
 
-def _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed):
+def _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed) -> tuple[np.ndarray, np.ndarray]:
+    """Validated float copies of the cost matrix and weights; every problem is quoted in one error."""
     if model not in SITING_MODELS:
         raise RescuesimError(f"siting model: unknown model {model!r}; choose from {', '.join(SITING_MODELS)}")
     cost_s = np.asarray(cost_s, float)
@@ -126,22 +176,28 @@ def _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed):
         raise RescuesimError(f"siting: cost matrix must be 2-D and non-empty, got shape {cost_s.shape}")
     n, m = cost_s.shape
     weights = np.ones(n) if weights is None else np.asarray(weights, float)
-    if weights.shape != (n,) or (weights < 0).any():
-        raise RescuesimError(f"siting: weights must be {n} non-negative numbers, got shape {weights.shape}")
-    bad = [j for j in (*fixed_open, *fixed_closed) if not 0 <= j < m]
+    problems = []
+    if np.isnan(cost_s).any() or (cost_s < 0).any():
+        problems.append(f"cost_s must be >= 0 or inf, got {cost_s[np.isnan(cost_s) | (cost_s < 0)][:5].tolist()}")
+    if weights.shape != (n,):
+        problems.append(f"weights must have one value per demand point ({n}), got shape {weights.shape}")
+    elif not (np.isfinite(weights) & (weights >= 0)).all():
+        problems.append(f"weights must be finite and >= 0, got {weights[~(np.isfinite(weights) & (weights >= 0))][:5]}")
+    bad = [j for j in (*fixed_open, *fixed_closed) if not (isinstance(j, int | np.integer) and 0 <= j < m)]
     if bad:
-        raise RescuesimError(f"siting: site indices out of range 0..{m - 1}: {bad}")
-    if set(fixed_open) & set(fixed_closed):
-        raise RescuesimError(f"siting: sites both fixed open and closed: {sorted(set(fixed_open) & set(fixed_closed))}")
+        problems.append(f"site indices must be in 0..{m - 1}, got {bad}")
+    elif set(fixed_open) & set(fixed_closed):
+        problems.append(f"sites both fixed open and closed: {sorted(set(fixed_open) & set(fixed_closed))}")
     if model != "lscp":
-        if p is None or not 0 < p <= m - len(set(fixed_closed)):
-            raise RescuesimError(
-                f"siting: p must be between 1 and the {m - len(set(fixed_closed))} sites that may open, got {p}"
-            )
-        if len(set(fixed_open)) > p:
-            raise RescuesimError(f"siting: {len(set(fixed_open))} sites are fixed open, more than p={p}")
+        usable = m - len(set(fixed_closed))
+        if isinstance(p, bool) or not isinstance(p, int | np.integer) or not 0 < p <= usable:
+            problems.append(f"p must be a whole number between 1 and the {usable} sites that may open, got {p!r}")
+        elif len(set(fixed_open)) > p:
+            problems.append(f"{len(set(fixed_open))} sites are fixed open, more than p={p}")
     if model in ("lscp", "mclp") and (target_s is None or not target_s > 0):
-        raise RescuesimError(f"siting: the {model} model needs a target time > 0, got {target_s}")
+        problems.append(f"the {model} model needs a target time > 0 s, got {target_s!r}")
+    if problems:
+        raise RescuesimError(f"siting ({model}): " + "; ".join(problems))
     return cost_s, weights
 
 
@@ -296,22 +352,47 @@ def _hstack(
     return csr_array(hstack(blocks, format="csr"))
 
 
+_BRANCH_MAX_P = 20  # the Lagrangian branch and bound beats HiGHS on the radius model up to about this p
+_BRANCH_MAX_ITERATIONS = 400_000  # then the radius model takes over (both are exact)
+
+
 def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
-    """Heuristic upper bound, Lagrangian bound and variable fixing, then the exact truncated radius model.
+    """Heuristic upper bound, Lagrangian bound and variable fixing, then an exact search.
 
     A numpy interchange heuristic gives a layout (upper bound UB). Subgradient optimisation of the Lagrangian
     relaxation of the assignment constraints (Beasley 1993) gives a lower bound; if it meets UB the layout is
     optimal. Otherwise every site whose forced opening (closing) lifts the Lagrangian bound to UB or beyond (with
     integral data, beyond UB - 1) is fixed closed (open): an optimum strictly better than the incumbent cannot
-    have it so. The reduced problem is solved exactly (:func:`_pmedian_radius`) and the better of its optimum and
-    the incumbent is returned.
+    have it so. For small p a Lagrangian branch and bound (:func:`_lagrangian_branch`) finishes the proof; for
+    larger p (or when it runs out of its budget) the reduced problem is solved exactly with HiGHS
+    (:func:`_pmedian_radius`) and the better of its optimum and the incumbent is returned.
+    Unreachable pairs get a cost above any layout that reaches every demand point.
     """
     n, m = cost_s.shape
-    finite_max = cost_s[np.isfinite(cost_s)].max()
-    cost = np.where(np.isfinite(cost_s), cost_s, 10 * finite_max + 1)  # unreachable: a prohibitive cost
-    if not np.isfinite(cost_s[:, np.setdiff1d(np.arange(m), list(fixed_closed))]).any(axis=1).all():
-        raise RescuesimError("siting: some demand points cannot be reached from any usable site")
     w = np.asarray(weights, float)
+    need = w > 0
+    usable = np.setdiff1d(np.arange(m), list(fixed_closed))
+    far = np.flatnonzero(need & ~np.isfinite(cost_s[:, usable]).any(axis=1))
+    if len(far):
+        raise RescuesimError(
+            f"siting (pmedian): demand points {far.tolist()[:20]} cannot be reached from any site that may open"
+        )
+    finite = cost_s[np.isfinite(cost_s)]
+    finite_max = float(finite.max()) if finite.size else 1.0
+    big = np.ceil(finite_max * w.sum() / w[need].min()) + 1 if need.any() else finite_max + 1
+    cost = np.where(np.isfinite(cost_s), cost_s, big)
+    layout, value = _pmedian_exact(cost, w, p, fixed_open, fixed_closed, exclude)
+    unreached = np.flatnonzero(need & ~np.isfinite(cost_s[:, list(layout)].min(axis=1)))
+    if len(unreached):
+        raise RescuesimError(
+            f"siting (pmedian): no layout of p={p} sites reaches every demand point, e.g. {unreached.tolist()[:20]}"
+        )
+    return layout, value
+
+
+def _pmedian_exact(cost, w, p, fixed_open, fixed_closed, exclude):
+    """The optimal layout and its cost for a finite cost matrix (see :func:`_pmedian`)."""
+    n, m = cost.shape
     integral = bool(np.all(w == np.round(w)) and np.all(cost == np.round(cost)))
     free = np.setdiff1d(np.arange(m), list(fixed_closed))
     incumbent = tuple(
@@ -322,10 +403,25 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     slack = 1.0 - 1e-9 if integral else 1e-9 * max(1.0, abs(upper_bound))
     opened, closed = set(fixed_open), set(fixed_closed)
     if not exclude:
-        lower_bound, force_open, force_closed = _lagrangian_fixing(cost, w, p, opened, closed, upper_bound, slack)
+        lower_bound, force_open, force_closed, lam = _lagrangian_fixing(cost, w, p, opened, closed, upper_bound, slack)
         if upper_bound - lower_bound < slack or len(opened | force_open) > p:
             return incumbent, upper_bound
         opened, closed = opened | force_open, closed | force_closed
+        if p <= _BRANCH_MAX_P:
+            active = w > 0
+            found = _lagrangian_branch(
+                cost[active],
+                w[active],
+                p,
+                sorted(opened),
+                sorted(closed),
+                incumbent,
+                slack,
+                lam[active],
+                _BRANCH_MAX_ITERATIONS,
+            )
+            if found is not None:
+                return found
     try:
         layout, value = _pmedian_radius(
             cost,
@@ -345,10 +441,110 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     return layout, value
 
 
+def _lagrangian_branch(
+    cost, w, p, opened, closed, incumbent, slack, lam, budget: int
+) -> tuple[tuple[int, ...], float] | None:
+    """Depth-first branch and bound on the sites with Lagrangian bounds; None when ``budget`` iterations run out.
+
+    Each node runs a short subgradient optimisation from its parent's multipliers, tries the layout of the
+    Lagrangian solution, fixes sites by the bound test of :func:`_fix_by_bound` (repeating while that fixes any),
+    and branches on the open-in-the-relaxation free site with the most negative reduced cost (open child first).
+    """
+    n, m = cost.shape
+    wd = w[:, None] * cost
+    best_value = float(w @ cost[:, list(incumbent)].min(axis=1))
+    best = tuple(incumbent)
+    free0 = np.setdiff1d(np.setdiff1d(np.arange(m), closed), opened)
+    stack = [(np.asarray(opened, dtype=np.int64), free0, lam)]
+    used = 0
+    while stack:
+        forced, free, lam = stack.pop()
+        while True:
+            if len(forced) > p or len(forced) + len(free) < p:
+                break
+            if len(forced) == p or len(forced) + len(free) == p:
+                layout = np.concatenate([forced, free])[:p] if len(forced) < p else forced
+                value = float(w @ cost[:, layout].min(axis=1))
+                if value < best_value - 1e-9:
+                    best, best_value = tuple(sorted(int(j) for j in layout)), value
+                break
+            if used >= budget:
+                return None
+            cols = np.concatenate([forced, free])
+            bound, lam, rho, chosen, spent = _subgradient(wd[:, cols], p, len(forced), lam, best_value, slack)
+            used += spent
+            layout = cols[chosen]
+            value = float(w @ cost[:, layout].min(axis=1))
+            if value < best_value - 1e-9:
+                best, best_value = tuple(sorted(int(j) for j in layout)), value
+            if best_value - bound < slack:
+                break
+            free_rho = rho[len(forced) :]
+            to_open, to_close = _fix_by_bound(bound, free_rho, p - len(forced), best_value, slack)
+            if to_open.any() or to_close.any():
+                forced, free = np.concatenate([forced, free[to_open]]), free[~(to_open | to_close)]
+                continue
+            in_relaxation = chosen[chosen >= len(forced)] - len(forced)
+            j = int(in_relaxation[np.argmin(free_rho[in_relaxation])])
+            rest = np.delete(free, j)
+            stack.append((forced, rest, lam))  # site closed
+            stack.append((np.append(forced, free[j]), rest, lam))  # site open, explored first
+            break
+    return best, best_value
+
+
+def _subgradient(
+    wd: np.ndarray, p: int, n_forced: int, lam: np.ndarray, upper_bound: float, slack: float
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, int]:
+    """A short subgradient run (Polyak steps towards ``upper_bound``) on the columns of ``wd``.
+
+    The first ``n_forced`` columns are open. Returns the best bound, its multipliers, the sites' reduced costs,
+    the open columns of the Lagrangian solution, and the iterations used.
+    """
+    k = p - n_forced
+    step, stall = 2.0, 0
+    best = (-np.inf, lam, None, None)
+    spent = 0
+    for _ in range(80):
+        spent += 1
+        reduced = np.minimum(wd - lam[:, None], 0.0)
+        rho = reduced.sum(axis=0)
+        chosen = np.concatenate([np.arange(n_forced), np.argpartition(rho[n_forced:], k - 1)[:k] + n_forced])
+        bound = float(lam.sum() + rho[chosen].sum())
+        if bound > best[0] + 1e-9:
+            best, stall = (bound, lam, rho, chosen), 0
+        else:
+            stall += 1
+            if stall >= 8:
+                step, stall = step / 2, 0
+        if upper_bound - best[0] < slack:
+            break
+        gradient = 1.0 - (reduced[:, chosen] < 0).sum(axis=1)
+        norm = float(gradient @ gradient)
+        if norm == 0:
+            break
+        lam = lam + step * (upper_bound - bound) / norm * gradient
+    return (*best, spent)
+
+
+def _fix_by_bound(
+    bound: float, rho: np.ndarray, k: int, upper_bound: float, slack: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Free sites to open and to close: swapping one in (out of) the Lagrangian solution lifts the bound so far
+    that no layout with it open (closed) can beat ``upper_bound``."""
+    order = np.argsort(rho, kind="stable")
+    kth = rho[order[k - 1]] if k > 0 else -np.inf
+    following = rho[order[k]] if k < len(order) else np.inf
+    inside = np.zeros(len(rho), bool)
+    inside[order[:k]] = True
+    limit = upper_bound - slack + 1e-9
+    return inside & (bound - rho + following >= limit), ~inside & (bound + rho - kth >= limit)
+
+
 def _lagrangian_fixing(
     cost, w, p, opened: set, closed: set, upper_bound: float, slack: float, iterations: int = 3000
-) -> tuple[float, set, set]:
-    """Best Lagrangian bound by subgradient steps, and the sites it proves must be open / closed."""
+) -> tuple[float, set, set, np.ndarray]:
+    """Best Lagrangian bound by subgradient steps, the sites it proves must be open / closed, and its multipliers."""
     n, m = cost.shape
     wd = w[:, None] * cost
     lam = np.sort(wd, axis=1)[:, min(1, m - 1)].copy()
@@ -357,7 +553,7 @@ def _lagrangian_fixing(
     banned = np.zeros(m, bool)
     banned[list(closed)] = True
     k = p - int(forced.sum())
-    best = (-np.inf, None)
+    best = (-np.inf, None, lam)
     step, stall = 2.0, 0
     for _ in range(iterations):
         reduced = np.minimum(wd - lam[:, None], 0.0)
@@ -366,33 +562,22 @@ def _lagrangian_fixing(
         chosen = np.concatenate([np.flatnonzero(forced), order[:k]])
         bound = float(lam.sum() + rho[chosen].sum())
         if bound > best[0] + 1e-9:
-            best, stall = (bound, rho.copy()), 0
+            best, stall = (bound, rho, lam), 0
         else:
             stall += 1
             if stall >= 30:
                 step, stall = step / 2, 0
         if step < 1e-3 or upper_bound - best[0] < slack:
             break
-        served = (reduced[:, chosen] < 0).sum(axis=1)
-        gradient = 1.0 - served
+        gradient = 1.0 - (reduced[:, chosen] < 0).sum(axis=1)
         norm = float(gradient @ gradient)
         if norm == 0:
             break
         lam = lam + step * (upper_bound - bound) / norm * gradient
-    bound, rho = best
-    free_rho = np.where(forced | banned, np.inf, rho)
-    order = np.argsort(free_rho, kind="stable")
-    kth, next_ = (free_rho[order[k - 1]] if k > 0 else -np.inf), (free_rho[order[k]] if k < len(order) else np.inf)
-    inside = np.zeros(m, bool)
-    inside[order[:k]] = True
-    candidates = ~(forced | banned)
-    force_closed = {
-        int(j) for j in np.flatnonzero(candidates & ~inside & (bound + rho - kth >= upper_bound - slack + 1e-9))
-    }
-    force_open = {
-        int(j) for j in np.flatnonzero(candidates & inside & (bound - rho + next_ >= upper_bound - slack + 1e-9))
-    }
-    return bound, force_open, force_closed
+    bound, rho, lam = best
+    free = np.flatnonzero(~(forced | banned))
+    to_open, to_close = _fix_by_bound(bound, rho[free], k, upper_bound, slack)
+    return bound, {int(j) for j in free[to_open]}, {int(j) for j in free[to_close]}, lam
 
 
 def _pmedian_radius(cost, w, p, fixed_open, fixed_closed, exclude, incumbent):
@@ -484,7 +669,7 @@ def interchange(cost: np.ndarray, weights: np.ndarray, p: int, *, fixed: Sequenc
 
 
 def _pmedian_matrix(cost: np.ndarray, weights: np.ndarray, p: int, cap: np.ndarray):
-    """Chain rows of the radius formulation for every client, up to its cap distance.
+    """Chain rows of the radius formulation for every client, up to its cap distance (vectorised).
 
     For client i with distinct distances D^1 < ... < D^K (at most its cap, and up to its (m-p+1)-th nearest site)
     and G^k the sites at exactly D^k, the rows are ``z^k + G^k(y) - z^(k-1) >= 0`` for k = 1..K-1 with z^0 = 1
@@ -493,42 +678,33 @@ def _pmedian_matrix(cost: np.ndarray, weights: np.ndarray, p: int, cap: np.ndarr
     costs, and each z's distance level and client (to build warm starts).
     """
     n, m = cost.shape
-    order = np.argsort(cost, axis=1, kind="stable")
-    sorted_cost = np.take_along_axis(cost, order, axis=1)
     depth = m - p + 1  # the nearest `depth` sites always contain an open one
-    rows, cols, vals, z_cost, lower, z_level, z_client = [], [], [], [], [], [], []
-    z_next = row_next = 0
-    for i in range(n):
-        d = sorted_cost[i, :depth]
-        d = d[d <= cap[i]]
-        levels, first = np.unique(d, return_index=True)
-        k_count = len(levels) - 1
-        if k_count <= 0:
-            continue
-        # sites at level k are order[i, first[k]:first[k+1]]; row r (r = 0..K-2) holds the sites of level r
-        level_of = np.repeat(np.arange(len(levels)), np.diff(np.append(first, len(d))))
-        in_rows = level_of < k_count
-        rows.append(row_next + level_of[in_rows])
-        cols.append(order[i, : len(d)][in_rows])
-        vals.append(np.ones(in_rows.sum()))
-        z = m + z_next + np.arange(k_count)
-        rr = row_next + np.arange(k_count)
-        rows += [rr, rr[1:]]
-        cols += [z, z[:-1]]
-        vals += [np.ones(k_count), -np.ones(k_count - 1)]
-        z_cost.append(weights[i] * np.diff(levels))
-        z_level.append(levels[:-1])
-        z_client.append(np.full(k_count, i))
-        lower.append(np.r_[1.0, np.zeros(k_count - 1)])
-        z_next += k_count
-        row_next += k_count
-    if row_next == 0:
-        empty = np.zeros(0)
-        return csr_array((0, m)), empty, empty, empty, np.zeros(0, np.int64)
-    a = coo_array(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row_next, m + z_next)
-    ).tocsr()
-    return (a, np.concatenate(lower), np.concatenate(z_cost), np.concatenate(z_level), np.concatenate(z_client))
+    order = np.argsort(cost, axis=1, kind="stable")[:, :depth]
+    dist = np.take_along_axis(cost, order, axis=1)
+    kept = dist <= np.maximum(cap, dist[:, 0])[:, None]  # a prefix of each row
+    new_level = np.ones_like(kept)
+    new_level[:, 1:] = dist[:, 1:] != dist[:, :-1]
+    level = np.cumsum(new_level, axis=1) - 1  # level of each site entry, from 0
+    n_levels = np.where(kept, level, -1).max(axis=1) + 1
+    n_rows = n_levels - 1  # one chain row (and one z) per level but the last
+    offset = np.concatenate([[0], np.cumsum(n_rows)[:-1]])
+    total = int(n_rows.sum())
+    in_rows = kept & (level < n_rows[:, None])
+    client, _ = np.nonzero(in_rows)
+    site_rows, site_cols = offset[client] + level[in_rows], order[in_rows]
+    z_client = np.repeat(np.arange(n), n_rows)
+    z_rank = np.arange(total) - offset[z_client]  # level index of each z within its client
+    values = dist[kept & new_level]  # distinct levels, client-major, ascending
+    start = np.concatenate([[0], np.cumsum(n_levels)[:-1]])
+    z_level = values[start[z_client] + z_rank]
+    z_cost = weights[z_client] * (values[start[z_client] + z_rank + 1] - z_level)
+    rows = np.arange(total)
+    chained = z_rank > 0  # row r also holds -z^(k-1), the z just before it
+    entries_row = np.concatenate([site_rows, rows, rows[chained]])
+    entries_col = np.concatenate([site_cols, m + rows, m + rows[chained] - 1])
+    values_a = np.concatenate([np.ones(len(site_rows) + total), -np.ones(int(chained.sum()))])
+    a = coo_array((values_a, (entries_row, entries_col)), shape=(total, m + total)).tocsr()
+    return a, (~chained).astype(float), z_cost, z_level, z_client
 
 
 def _remap_sites(a: csr_array, usable: np.ndarray, m: int) -> csr_array:
