@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -182,7 +181,8 @@ def _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed) -> tup
     if weights.shape != (n,):
         problems.append(f"weights must have one value per demand point ({n}), got shape {weights.shape}")
     elif not (np.isfinite(weights) & (weights >= 0)).all():
-        problems.append(f"weights must be finite and >= 0, got {weights[~(np.isfinite(weights) & (weights >= 0))][:5]}")
+        bad_weights = weights[~(np.isfinite(weights) & (weights >= 0))]
+        problems.append(f"weights must be finite and >= 0, got {bad_weights[:5].tolist()}")
     bad = [j for j in (*fixed_open, *fixed_closed) if not (isinstance(j, int | np.integer) and 0 <= j < m)]
     if bad:
         problems.append(f"site indices must be in 0..{m - 1}, got {bad}")
@@ -772,42 +772,7 @@ def _result(model, cost_s, weights, open_sites, objective, target_s, solve_s) ->
     )
 
 
-# --- brute force (tests) and OR-Library ---------------------------------------------------------------------------
-
-
-def brute_force(
-    model: str, cost_s, weights=None, *, p=None, target_s=None, backup=False, fixed_open=(), fixed_closed=()
-) -> float:
-    """The optimal objective by enumerating every layout (small instances only)."""
-    cost_s, weights = _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed)
-    n, m = cost_s.shape
-    free = [j for j in range(m) if j not in fixed_closed]
-    sizes = range(1, m + 1) if model == "lscp" else [p]
-    best = None
-    for size in sizes:
-        for layout in combinations(free, size):
-            if not set(fixed_open) <= set(layout):
-                continue
-            near = cost_s[:, list(layout)]
-            if model == "lscp":
-                if (near.min(axis=1)[weights > 0] <= target_s).all():
-                    return float(size)
-                continue
-            if model == "mclp":
-                covers = (near <= target_s).sum(axis=1)
-                value = (weights @ (covers >= 1), weights @ (covers >= 2)) if backup else weights @ (covers >= 1)
-                better = best is None or value > best
-            elif model == "pmedian":
-                value = float(weights @ near.min(axis=1))
-                better = best is None or value < best
-            else:
-                value = float(near.min(axis=1)[weights > 0].max())
-                better = best is None or value < best
-            if better:
-                best = value
-    if model == "lscp":
-        raise RescuesimError("infeasible")
-    return best if not isinstance(best, tuple) else best
+# --- OR-Library -----------------------------------------------------------------------------------------------
 
 
 def read_orlib_pmed(path: Path) -> tuple[np.ndarray, int]:

@@ -1,17 +1,35 @@
-"""Exact location models against brute-force enumeration, fixed sites, top layouts, OR-Library optima."""
+"""Exact location models against brute-force enumeration, fixed sites, top layouts, bad input, OR-Library optima."""
 
 from __future__ import annotations
+
+from itertools import combinations
 
 import numpy as np
 import pytest
 
 from sim.errors import RescuesimError
-from sim.siting import brute_force, interchange, read_orlib_pmed, solve, top_layouts
+from sim.siting import (
+    SITING_MODELS,
+    interchange,
+    read_orlib_pmed,
+    solve,
+    solve_lscp,
+    solve_mclp,
+    solve_pcenter,
+    solve_pmedian,
+    top_layouts,
+)
 
-SEEDS = range(6)
+SEEDS = range(8)
+MODEL_ARGS = {
+    "lscp": {},
+    "mclp": {"p": 2},
+    "pmedian": {"p": 3},
+    "pcenter": {"p": 2},
+}
 
 
-def _instance(seed: int, n: int = 9, m: int = 6):
+def _instance(seed: int, n: int = 8, m: int = 6) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     demand, sites = rng.uniform(0, 10, (n, 2)), rng.uniform(0, 10, (m, 2))
     cost = np.round(np.linalg.norm(demand[:, None, :] - sites[None, :, :], axis=2) * 60, 1)  # "seconds"
@@ -19,86 +37,202 @@ def _instance(seed: int, n: int = 9, m: int = 6):
     return cost, weights
 
 
+def _value(model, cost, w, layout, target_s, backup=False):
+    """The model's objective for one layout (None if the layout is infeasible); larger is better for mclp."""
+    near = cost[:, list(layout)]
+    if model == "lscp":
+        return len(layout) if (near.min(axis=1)[w > 0] <= target_s).all() else None
+    if model == "mclp":
+        covers = (near <= target_s).sum(axis=1)
+        return (w @ (covers >= 1), w @ (covers >= 2)) if backup else w @ (covers >= 1)
+    if model == "pmedian":
+        return float(w @ near.min(axis=1))
+    return float(near.min(axis=1)[w > 0].max())
+
+
+def _ranked(model, cost, w, *, p=None, target_s=None, backup=False, fixed_open=(), fixed_closed=()):
+    """Every feasible layout's objective, best first, by enumeration."""
+    m = cost.shape[1]
+    free = [j for j in range(m) if j not in fixed_closed]
+    sizes = range(1, m + 1) if model == "lscp" else [p]
+    values = []
+    for size in sizes:
+        for layout in combinations(free, size):
+            if set(fixed_open) <= set(layout):
+                value = _value(model, cost, w, layout, target_s, backup)
+                if value is not None:
+                    values.append(value)
+    return sorted(values, reverse=model == "mclp")
+
+
+def _kwargs(model, cost):
+    return {**MODEL_ARGS[model], "target_s": float(np.median(cost)) if model in ("lscp", "mclp") else None}
+
+
 @pytest.mark.parametrize("seed", SEEDS)
-def test_every_model_matches_brute_force(seed):
+@pytest.mark.parametrize("model", SITING_MODELS)
+def test_every_model_matches_brute_force(model, seed):
     cost, w = _instance(seed)
-    target = float(np.median(cost))
-    for model, kw in (
-        ("lscp", {"target_s": target}),
-        ("mclp", {"p": 2, "target_s": target}),
-        ("pmedian", {"p": 3}),
-        ("pcenter", {"p": 2}),
-    ):
-        result = solve(model, cost, w, **kw)
-        assert result.objective == pytest.approx(brute_force(model, cost, w, **kw)), model
-        if model != "lscp":
-            assert len(result.open_sites) == kw["p"]
+    kw = _kwargs(model, cost)
+    result = solve(model, cost, w, **kw)
+    assert result.objective == pytest.approx(_ranked(model, cost, w, **kw)[0])
+    assert result.objective == pytest.approx(_value(model, cost, w, result.open_sites, kw["target_s"]))
+    assert result.optimal and result.model == model
+    assert list(result.open_sites) == sorted(result.open_sites)
+    if model != "lscp":
+        assert len(result.open_sites) == kw["p"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("model", SITING_MODELS)
+def test_fixed_sites_stay_open_and_closed(model, seed):
+    cost, w = _instance(seed)
+    kw = _kwargs(model, cost)
+    free = solve(model, cost, w, **kw)
+    fixed_open = [int(np.argmax(w @ cost))]  # the worst single site: rarely in the free optimum
+    fixed_closed = [j for j in free.open_sites if j not in fixed_open][:1]
+    ranked = _ranked(model, cost, w, **kw, fixed_open=fixed_open, fixed_closed=fixed_closed)
+    if not ranked:  # closing a site can leave a demand point out of reach (lscp)
+        with pytest.raises(RescuesimError, match="cannot be reached"):
+            solve(model, cost, w, **kw, fixed_open=fixed_open, fixed_closed=fixed_closed)
+        return
+    result = solve(model, cost, w, **kw, fixed_open=fixed_open, fixed_closed=fixed_closed)
+    assert set(fixed_open) <= set(result.open_sites)
+    assert not set(fixed_closed) & set(result.open_sites)
+    assert result.objective == pytest.approx(ranked[0])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_mclp_with_backup_matches_brute_force(seed):
     cost, w = _instance(seed)
     target = float(np.quantile(cost, 0.4))
-    result = solve("mclp", cost, w, p=3, target_s=target, backup=True)
-    primary, secondary = brute_force("mclp", cost, w, p=3, target_s=target, backup=True)
+    result = solve_mclp(cost, w, 3, target, backup=True)
+    primary, secondary = _ranked("mclp", cost, w, p=3, target_s=target, backup=True)[0]
     covers = (cost[:, list(result.open_sites)] <= target).sum(axis=1)
+    assert result.objective == pytest.approx(primary)
     assert w @ (covers >= 1) == pytest.approx(primary)
     assert w @ (covers >= 2) == pytest.approx(secondary)
 
 
-def test_fixed_sites_respected():
-    cost, w = _instance(3)
-    free = solve("pmedian", cost, w, p=2)
-    worst = int(np.argmax(w @ cost))  # the worst single site is surely not in the free optimum
-    forced = solve("pmedian", cost, w, p=2, fixed_open=[worst], fixed_closed=[free.open_sites[0]])
-    assert worst in forced.open_sites and free.open_sites[0] not in forced.open_sites
-    assert forced.objective == pytest.approx(
-        brute_force("pmedian", cost, w, p=2, fixed_open=[worst], fixed_closed=[free.open_sites[0]])
-    )
-    assert forced.objective >= free.objective
-    covered = solve("lscp", cost, w, target_s=float(cost.max()), fixed_open=[worst])
-    assert covered.open_sites == (worst,)
+def test_named_solvers_agree_with_solve():
+    cost, w = _instance(5)
+    target = float(np.median(cost))
+    assert solve_lscp(cost, target).objective == solve("lscp", cost, None, target_s=target).objective
+    assert solve_mclp(cost, w, 2, target).objective == solve("mclp", cost, w, p=2, target_s=target).objective
+    assert solve_pmedian(cost, w, 3).objective == solve("pmedian", cost, w, p=3).objective
+    assert solve_pcenter(cost, 2).objective == solve("pcenter", cost, None, p=2).objective
 
 
-def test_top_layouts_distinct_and_ordered():
+def test_result_assignment_and_covered_share():
+    cost, w = _instance(2)
+    target = float(np.median(cost))
+    result = solve("pmedian", cost, w, p=2, target_s=target)
+    columns = list(result.open_sites)
+    assert (result.assignment == np.asarray(columns)[cost[:, columns].argmin(axis=1)]).all()
+    within = cost[:, columns].min(axis=1) <= target
+    assert result.covered_share == pytest.approx(w[within].sum() / w.sum())
+    assert np.isnan(solve("pmedian", cost, w, p=2).covered_share)
+
+
+@pytest.mark.parametrize("model", SITING_MODELS)
+def test_top_layouts_are_the_k_best_distinct_layouts(model):
     cost, w = _instance(1)
-    layouts = top_layouts("pmedian", cost, w, 5, p=2)
-    assert len({r.open_sites for r in layouts}) == 5
+    kw = _kwargs(model, cost)
+    layouts = top_layouts(model, cost, w, 4, **kw)
+    assert len({r.open_sites for r in layouts}) == 4
     values = [r.objective for r in layouts]
-    assert values == sorted(values)
+    assert values == sorted(values, reverse=model == "mclp")  # best first
+    assert values == pytest.approx(_ranked(model, cost, w, **kw)[:4])
 
 
-def test_bad_arguments_are_clear():
+def test_top_layouts_stops_when_layouts_run_out():
+    cost, w = _instance(0, m=4)
+    assert len(top_layouts("pmedian", cost, w, 10, p=3)) == 4  # C(4, 3)
+
+
+def test_pmedian_with_unreachable_pairs_matches_brute_force():
+    for seed in SEEDS:
+        cost, w = _instance(seed)
+        cost[np.random.default_rng(seed).random(cost.shape) < 0.3] = np.inf
+        best = _ranked("pmedian", cost, w, p=3)[0]
+        if np.isfinite(best):
+            assert solve_pmedian(cost, w, 3).objective == pytest.approx(best)
+        else:
+            with pytest.raises(RescuesimError, match="reach"):
+                solve_pmedian(cost, w, 3)
+
+
+def test_zero_weight_demand_is_ignored_by_pcenter_and_lscp():
+    cost, w = _instance(3)
+    cost[0, :] = 1e6  # far from every site, but it does not count
+    w[0] = 0.0
+    assert solve_pcenter(cost, 2, weights=w).objective < 1e6
+    assert solve_lscp(cost, float(cost[1:].max()), weights=w).objective == 1
+
+
+@pytest.mark.parametrize(
+    ("model", "kw", "quoted"),
+    [
+        ("median", {"p": 2}, "'median'"),
+        ("pmedian", {"p": 9}, "got 9"),
+        ("pmedian", {"p": 0}, "got 0"),
+        ("pmedian", {"p": 2.5}, "got 2.5"),
+        ("pcenter", {"p": None}, "got None"),
+        ("mclp", {"p": 2, "target_s": -5.0}, "got -5.0"),
+        ("lscp", {}, "got None"),
+        ("pmedian", {"p": 2, "fixed_open": [7]}, r"got \[7\]"),
+        ("pmedian", {"p": 2, "fixed_open": [1], "fixed_closed": [1]}, r"\[1\]"),
+        ("pmedian", {"p": 1, "fixed_open": [1, 2]}, "more than p=1"),
+    ],
+)
+def test_bad_arguments_quote_the_bad_value(model, kw, quoted):
     cost, w = _instance(0)
-    with pytest.raises(RescuesimError, match="got 9"):
-        solve("pmedian", cost, w, p=9)
-    with pytest.raises(RescuesimError, match="'median'"):
-        solve("median", cost, w, p=2)
-    with pytest.raises(RescuesimError, match="cannot be reached within"):
-        solve("lscp", cost, w, target_s=0.001)
+    with pytest.raises(RescuesimError, match=quoted):
+        solve(model, cost, w, **kw)
+
+
+def test_bad_matrices_and_weights_are_quoted():
+    cost, w = _instance(0)
+    with pytest.raises(RescuesimError, match=r"\(3,\)"):
+        solve("pmedian", cost, w[:3], p=2)
+    with pytest.raises(RescuesimError, match="-1.0"):
+        solve("pmedian", cost, np.r_[-1.0, w[1:]], p=2)
+    with pytest.raises(RescuesimError, match="shape"):
+        solve("pmedian", cost[0], w, p=2)
+    with pytest.raises(RescuesimError, match="got 0"):
+        top_layouts("pmedian", cost, w, 0, p=2)
+
+
+def test_lscp_names_the_uncoverable_demand_points():
+    cost, w = _instance(0)
+    target = float(np.sort(cost.min(axis=1))[-2]) + 0.05  # only the farthest demand point is out of reach
+    far = int(np.argmax(cost.min(axis=1)))
+    with pytest.raises(RescuesimError, match=rf"\[{far}\]"):
+        solve_lscp(cost, target)
 
 
 def test_interchange_is_a_good_start():
     cost, w = _instance(4, n=30, m=12)
     layout = interchange(cost, w, 3)
     assert len(layout) == 3
-    assert w @ cost[:, list(layout)].min(axis=1) <= 1.05 * brute_force("pmedian", cost, w, p=3)
+    assert w @ cost[:, list(layout)].min(axis=1) <= 1.05 * _ranked("pmedian", cost, w, p=3)[0]
+
+
+def _optima(folder) -> dict[str, float]:
+    lines = (folder / "pmedopt.txt").read_text().splitlines()
+    return {line.split()[0]: float(line.split()[1]) for line in lines if line.strip().startswith("pmed")}
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 def test_orlib_pmed1_to_5_reach_their_optima(k, shared_data_dir):
     folder = shared_data_dir / "orlib-pmed"
-    optimum = {
-        line.split()[0]: float(line.split()[1])
-        for line in (folder / "pmedopt.txt").read_text().splitlines()
-        if line.strip().startswith("pmed")
-    }
     cost, p = read_orlib_pmed(folder / f"pmed{k}.txt")
-    result = solve("pmedian", cost, np.ones(len(cost)), p=p)
-    assert result.objective == optimum[f"pmed{k}"]
+    result = solve_pmedian(cost, np.ones(len(cost)), p)
+    assert result.objective == _optima(folder)[f"pmed{k}"]
+    assert len(result.open_sites) == p
 
 
 def test_orlib_reader_keeps_the_last_cost_of_a_repeated_edge(tmp_path):
     (tmp_path / "x.txt").write_text("3 3 1\n1 2 5\n2 3 1\n1 2 9\n")
     cost, p = read_orlib_pmed(tmp_path / "x.txt")
-    assert p == 1 and cost[0, 1] == 9 and cost[0, 2] == 10
+    assert p == 1 and cost[0, 1] == 9 and cost[0, 2] == 10 and cost[2, 0] == 10
