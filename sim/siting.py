@@ -1,4 +1,4 @@
-"""Exact facility-location models on a cost matrix, solved to proven optimality with HiGHS (scipy.optimize.milp).
+"""Exact facility-location models on a cost matrix, solved to proven optimality (HiGHS through ``highspy``).
 
 Inputs are ``cost_s`` (n_demand x n_sites; travel time from each candidate site to each demand point, ``inf`` when
 unreachable), demand ``weights`` and site indices fixed open or closed. Models:
@@ -7,10 +7,12 @@ unreachable), demand ``weights`` and site indices fixed open or closed. Models:
 - **MCLP** (maximal covering): most weighted demand within ``target_s`` with exactly ``p`` sites; with
   ``backup=True`` the covered weight is maximised first and then, holding it, the weight covered by two sites
   (lexicographic: two solves).
-- **p-median**: least weighted sum of time to the nearest open site, in the radius (cumulative distance)
-  formulation of Elloumi (2010, "A tighter formulation of the p-median problem", J Comb Optim 19:69-83), written as
-  a chain so each client costs one row per distinct distance and one non-zero per site (see :func:`_pmedian_matrix`).
-  Client i needs distances only up to its (m - p + 1)-th nearest site: among any m - p + 1 sites one is open.
+- **p-median**: least weighted sum of time to the nearest open site. An interchange heuristic and a Lagrangian
+  bound fix most sites; a Lagrangian branch and bound (p <= 20) or the radius (cumulative distance) formulation of
+  Elloumi (2010, "A tighter formulation of the p-median problem", J Comb Optim 19:69-83) in HiGHS finishes the
+  proof. The radius model is written as a chain, so each client costs one row per distinct distance and one
+  non-zero per site (:func:`_pmedian_matrix`), and client i needs distances only up to its (m - p + 1)-th nearest
+  site: among any m - p + 1 sites one is open. See docs/siting.md.
 - **p-center**: least worst time, by bisection over the distinct costs with a covering feasibility problem.
 
 :func:`top_layouts` returns the k best distinct layouts by adding a no-good cut after each solve.
@@ -202,6 +204,7 @@ def _check(model, cost_s, weights, p, target_s, fixed_open, fixed_closed) -> tup
 
 
 def _site_bounds(m: int, fixed_open, fixed_closed) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of the site variables: 1 <= y_j for fixed open, y_j <= 0 for fixed closed."""
     lower, upper = np.zeros(m), np.ones(m)
     lower[list(fixed_open)] = 1
     upper[list(fixed_closed)] = 0
@@ -268,10 +271,12 @@ def _solve_bounded(
 
 
 def _open(x: np.ndarray, m: int) -> tuple[int, ...]:
+    """The open sites of a solution vector."""
     return tuple(int(j) for j in np.flatnonzero(x[:m] > 0.5))
 
 
 def _cardinality(m: int, p: int, total_vars: int) -> LinearConstraint:
+    """sum_j y_j = p."""
     row = np.zeros(total_vars)
     row[:m] = 1.0
     return LinearConstraint(row[None, :], p, p)
@@ -281,6 +286,7 @@ def _cardinality(m: int, p: int, total_vars: int) -> LinearConstraint:
 
 
 def _lscp(cost_s, weights, target_s, fixed_open, fixed_closed, exclude):
+    """Set covering: fewest sites covering every demand point with weight > 0 within ``target_s``."""
     n, m = cost_s.shape
     cover = (cost_s <= target_s).astype(float)
     cover[:, list(fixed_closed)] = 0
@@ -305,6 +311,7 @@ def _lscp(cost_s, weights, target_s, fixed_open, fixed_closed, exclude):
 
 
 def _mclp(cost_s, weights, p, target_s, backup, fixed_open, fixed_closed, exclude):
+    """Maximal covering, then (``backup``) the most weight covered twice while holding the covered weight."""
     n, m = cost_s.shape
     cover = csr_array((cost_s <= target_s).astype(float))
     k = 2 if backup else 1
@@ -332,6 +339,7 @@ def _mclp(cost_s, weights, p, target_s, backup, fixed_open, fixed_closed, exclud
 
 
 def _eye(n: int, scale: float = 1.0) -> csr_array:
+    """A sparse scaled identity."""
     return csr_array((np.full(n, scale), (np.arange(n), np.arange(n))), shape=(n, n))
 
 
@@ -716,6 +724,7 @@ def _remap_sites(a: csr_array, usable: np.ndarray, m: int) -> csr_array:
 
 
 def _pcenter(cost_s, weights, p, fixed_open, fixed_closed, exclude):
+    """Bisection over the sorted distinct costs for the least radius a p-site layout covers."""
     n, m = cost_s.shape
     need = weights > 0 if weights is not None else np.ones(n, bool)
     usable = np.setdiff1d(np.arange(m), list(fixed_closed))
@@ -757,6 +766,7 @@ def _cover_with_p(cost_s, radius, p, fixed_open, fixed_closed, exclude) -> tuple
 
 
 def _result(model, cost_s, weights, open_sites, objective, target_s, solve_s) -> SitingResult:
+    """The result record: sorted open sites, nearest-site assignment and the share covered within the target."""
     columns = list(open_sites)
     nearest = cost_s[:, columns].min(axis=1)
     assignment = np.asarray(columns)[cost_s[:, columns].argmin(axis=1)]
