@@ -399,64 +399,75 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
 
 
 def _pmedian_exact(cost, w, p, fixed_open, fixed_closed, exclude):
-    """The optimal layout and its cost for a finite cost matrix (see :func:`_pmedian`)."""
+    """The optimal layout and its cost for a finite cost matrix (see :func:`_pmedian`), avoiding ``exclude``."""
     n, m = cost.shape
     integral = bool(np.all(w == np.round(w)) and np.all(cost == np.round(cost)))
+    excluded = {tuple(sorted(int(j) for j in layout)) for layout in exclude}
     free = np.setdiff1d(np.arange(m), list(fixed_closed))
     incumbent = tuple(
         int(free[j])
         for j in interchange(cost[:, free], w, p, fixed=[int(np.flatnonzero(free == j)[0]) for j in fixed_open])
     )
+    if incumbent in excluded:  # top_layouts: start from the best single swap that is still allowed
+        incumbent = _best_allowed_swap(cost, w, incumbent, excluded, set(fixed_open), set(fixed_closed))
+    if incumbent is None:
+        return _pmedian_radius(cost, w, p, fixed_open, fixed_closed, exclude, None)
     upper_bound = float(w @ cost[:, list(incumbent)].min(axis=1))
     slack = 1.0 - 1e-9 if integral else 1e-9 * max(1.0, abs(upper_bound))
     opened, closed = set(fixed_open), set(fixed_closed)
-    if not exclude:
-        lower_bound, force_open, force_closed, lam = _lagrangian_fixing(cost, w, p, opened, closed, upper_bound, slack)
-        if upper_bound - lower_bound < slack or len(opened | force_open) > p:
-            return incumbent, upper_bound
-        opened, closed = opened | force_open, closed | force_closed
-        if p <= _BRANCH_MAX_P:
-            active = w > 0
-            found = _lagrangian_branch(
-                cost[active],
-                w[active],
-                p,
-                sorted(opened),
-                sorted(closed),
-                incumbent,
-                slack,
-                lam[active],
-                _BRANCH_MAX_ITERATIONS,
-            )
-            if found is not None:
-                return found
-    try:
-        layout, value = _pmedian_radius(
-            cost,
-            w,
+    lower_bound, force_open, force_closed, lam = _lagrangian_fixing(cost, w, p, opened, closed, upper_bound, slack)
+    if upper_bound - lower_bound < slack or len(opened | force_open) > p:
+        return incumbent, upper_bound
+    opened, closed = opened | force_open, closed | force_closed
+    if p <= _BRANCH_MAX_P:
+        active = w > 0
+        found = _lagrangian_branch(
+            cost[active],
+            w[active],
             p,
             sorted(opened),
             sorted(closed),
-            exclude,
-            incumbent if not exclude and set(incumbent) >= opened and not set(incumbent) & closed else None,
+            incumbent,
+            slack,
+            lam[active],
+            _BRANCH_MAX_ITERATIONS,
+            excluded,
         )
+        if found is not None:
+            return found
+    start = incumbent if set(incumbent) >= opened and not set(incumbent) & closed else None
+    try:
+        layout, value = _pmedian_radius(cost, w, p, sorted(opened), sorted(closed), exclude, start)
     except RescuesimError:
-        if exclude:
-            raise
         return incumbent, upper_bound  # every layout left by the fixing costs at least the incumbent's
-    if not exclude and upper_bound <= value:
-        return incumbent, upper_bound
-    return layout, value
+    return (incumbent, upper_bound) if upper_bound <= value else (layout, value)
+
+
+def _best_allowed_swap(cost, w, layout, excluded: set, fixed_open: set, fixed_closed: set) -> tuple[int, ...] | None:
+    """The cheapest layout one swap away from ``layout`` that is not in ``excluded`` (None if there is none)."""
+    n, m = cost.shape
+    options = []
+    for out in set(layout) - fixed_open:
+        rest = [j for j in layout if j != out]
+        nearest = cost[:, rest].min(axis=1) if rest else np.full(n, np.inf)
+        values = w @ np.minimum(cost, nearest[:, None])
+        for j in np.argsort(values, kind="stable"):
+            candidate = tuple(sorted([*rest, int(j)]))
+            if j not in layout and j not in fixed_closed and candidate not in excluded:
+                options.append((float(values[j]), candidate))
+                break
+    return min(options)[1] if options else None
 
 
 def _lagrangian_branch(
-    cost, w, p, opened, closed, incumbent, slack, lam, budget: int
+    cost, w, p, opened, closed, incumbent, slack, lam, budget: int, excluded: set = frozenset()
 ) -> tuple[tuple[int, ...], float] | None:
     """Depth-first branch and bound on the sites with Lagrangian bounds; None when ``budget`` iterations run out.
 
     Each node runs a short subgradient optimisation from its parent's multipliers, tries the layout of the
     Lagrangian solution, fixes sites by the bound test of :func:`_fix_by_bound` (repeating while that fixes any),
     and branches on the open-in-the-relaxation free site with the most negative reduced cost (open child first).
+    Layouts in ``excluded`` never become the incumbent (the bounds stay valid: they ignore the exclusion).
     """
     n, m = cost.shape
     wd = w[:, None] * cost
@@ -472,9 +483,9 @@ def _lagrangian_branch(
                 break
             if len(forced) == p or len(forced) + len(free) == p:
                 layout = np.concatenate([forced, free])[:p] if len(forced) < p else forced
-                value = float(w @ cost[:, layout].min(axis=1))
-                if value < best_value - 1e-9:
-                    best, best_value = tuple(sorted(int(j) for j in layout)), value
+                value, key = float(w @ cost[:, layout].min(axis=1)), tuple(sorted(int(j) for j in layout))
+                if value < best_value - 1e-9 and key not in excluded:
+                    best, best_value = key, value
                 break
             if used >= budget:
                 return None
@@ -482,9 +493,9 @@ def _lagrangian_branch(
             bound, lam, rho, chosen, spent = _subgradient(wd[:, cols], p, len(forced), lam, best_value, slack)
             used += spent
             layout = cols[chosen]
-            value = float(w @ cost[:, layout].min(axis=1))
-            if value < best_value - 1e-9:
-                best, best_value = tuple(sorted(int(j) for j in layout)), value
+            value, key = float(w @ cost[:, layout].min(axis=1)), tuple(sorted(int(j) for j in layout))
+            if value < best_value - 1e-9 and key not in excluded:
+                best, best_value = key, value
             if best_value - bound < slack:
                 break
             free_rho = rho[len(forced) :]
