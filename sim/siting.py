@@ -735,23 +735,42 @@ def _remap_sites(a: csr_array, usable: np.ndarray, m: int) -> csr_array:
 
 
 def _pcenter(cost_s, weights, p, fixed_open, fixed_closed, exclude):
-    """Bisection over the sorted distinct costs for the least radius a p-site layout covers."""
+    """Bisection over the sorted distinct costs for the least radius a p-site layout covers.
+
+    The search starts between the farthest demand point's nearest usable site (a lower bound) and the radius of a
+    heuristic layout (an upper bound); each layout found lowers the upper bound to its own radius.
+    """
     n, m = cost_s.shape
-    need = weights > 0 if weights is not None else np.ones(n, bool)
+    need = weights > 0
+    if not need.any():
+        raise RescuesimError("siting (pcenter): every demand weight is 0; nothing to cover")
     usable = np.setdiff1d(np.arange(m), list(fixed_closed))
-    values = np.unique(cost_s[need][:, usable][np.isfinite(cost_s[need][:, usable])])
-    lo, hi = 0, len(values) - 1
+    cost = cost_s[need]
+    reach = cost[:, usable].min(axis=1)
+    if not np.isfinite(reach).all():
+        far = np.flatnonzero(need)[~np.isfinite(reach)]
+        raise RescuesimError(f"siting (pcenter): demand points {far.tolist()[:20]} cannot be reached from any site")
+    values = np.unique(cost[:, usable][np.isfinite(cost[:, usable])])
+    lo, hi = int(np.searchsorted(values, reach.max())), len(values) - 1
+    position = {int(j): k for k, j in enumerate(usable)}
+    start = interchange(cost[:, usable], np.ones(len(cost)), p, fixed=[position[j] for j in fixed_open])
+    heuristic = tuple(sorted(int(usable[k]) for k in start))
     best = None
-    while lo <= hi:  # smallest radius whose covering needs at most p sites
+    radius = float(cost[:, list(heuristic)].min(axis=1).max())
+    excluded = {tuple(sorted(int(j) for j in layout)) for layout in exclude}
+    if np.isfinite(radius) and heuristic not in excluded:
+        best, hi = heuristic, int(np.searchsorted(values, radius))
+    while lo < hi or (best is None and lo <= hi):  # smallest radius whose covering needs at most p sites
         mid = (lo + hi) // 2
-        layout = _cover_with_p(cost_s[need], values[mid], p, fixed_open, fixed_closed, exclude)
+        layout = _cover_with_p(cost, values[mid], p, fixed_open, fixed_closed, exclude)
         if layout is None:
             lo = mid + 1
         else:
-            best, hi = layout, mid - 1
+            best = layout
+            hi = int(np.searchsorted(values, cost[:, list(layout)].min(axis=1).max()))
     if best is None:
-        raise RescuesimError("siting: no feasible layout for p-center (check p and fixed sites)")
-    return best, float(cost_s[need][:, list(best)].min(axis=1).max())
+        raise RescuesimError("siting (pcenter): no feasible layout (check p and fixed sites)")
+    return best, float(cost[:, list(best)].min(axis=1).max())
 
 
 def _cover_with_p(cost_s, radius, p, fixed_open, fixed_closed, exclude) -> tuple[int, ...] | None:

@@ -162,6 +162,14 @@ def test_pmedian_with_unreachable_pairs_matches_brute_force():
                 solve_pmedian(cost, w, 3)
 
 
+def test_unreachable_demand_is_named():
+    cost, w = _instance(6)
+    cost[4, :] = np.inf
+    for call in (lambda: solve_pcenter(cost, 2), lambda: solve_pmedian(cost, w, 2), lambda: solve_lscp(cost, 1e9)):
+        with pytest.raises(RescuesimError, match=r"\[4\]"):
+            call()
+
+
 def test_zero_weight_demand_is_ignored_by_pcenter_and_lscp():
     cost, w = _instance(3)
     cost[0, :] = 1e6  # far from every site, but it does not count
