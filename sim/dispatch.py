@@ -9,13 +9,12 @@ Units of another jurisdiction (mutual aid) are considered only when no local uni
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sim.world import World
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     unit: int
     mutual_aid: bool
     eta_s: float
@@ -51,15 +50,19 @@ class NearestEta:
         """
         ranked = []
         access_s = self._access[site]
+        travel = self._travel
+        unit_base = self._unit_base
         for unit in self.units_of_type.get(unit_type, ()):
-            if not available[unit]:
-                continue
-            eta = expected_turnout_s(unit) + self._travel[self._unit_base[unit]][site] + access_s
-            local = self._local[unit]
-            if not local:
-                eta += self._activation_s
-            ranked.append((not (local and eta <= self._local_limit_s), eta, unit))
-        ranked.sort()
+            if available[unit]:
+                eta = expected_turnout_s(unit) + travel[unit_base[unit]][site] + access_s
+                if self._local[unit]:
+                    ranked.append((eta > self._local_limit_s, eta, unit))
+                else:
+                    ranked.append((True, eta + self._activation_s, unit))
+        if count == 1 and ranked:  # the usual case: no need to sort
+            ranked = [min(ranked)]
+        else:
+            ranked.sort()
         return [Choice(unit, not self._local[unit], eta) for _, eta, unit in ranked[:count]]
 
 

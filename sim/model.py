@@ -8,11 +8,13 @@ the incident rises one level and the extra units of the higher level are called 
 done the incident is cleared: every unit on scene returns to base, requirements still unfilled are withdrawn, and a
 unit still on its way turns back on arrival. A unit is dispatchable again once it is back at base.
 
-Every step is appended to the event log; everything else is derived from it.
+Every step is appended to the event log; everything else, the time each unit spent in each status included, is
+derived from it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -21,6 +23,7 @@ import numpy as np
 import simpy
 
 from sim.dispatch import make_policy
+from sim.distributions import Duration
 from sim.forces import UnitStatus
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
 from sim.readiness import SECONDS_PER_DAY, after_drill, drill_plans, slowdown
@@ -51,9 +54,9 @@ class _Incident:
     level: int
     call_at_s: float
     outstanding: dict[str, int]
-    dispatched: int = 0
+    dispatched: list[tuple[int, float]] = field(default_factory=list)  # (unit, on-scene time)
+    first_due_s: float = math.inf  # earliest on-scene time of the units sent so far
     first_arrival_at_s: float | None = None
-    on_scene: list[int] = field(default_factory=list)
     cleared: bool = False
     waiting: bool = False
 
@@ -68,29 +71,90 @@ class SimOutput:
     notes: tuple[str, ...]
 
 
-_DISPATCH, _MOBILISED, _EN_ROUTE, _AT_ROAD_END, _ON_SCENE, _RELEASED, _AT_BASE = (
+(
+    _CALL,
+    _DISPATCH,
+    _MOBILISED,
+    _EN_ROUTE,
+    _AT_ROAD_END,
+    _ON_SCENE,
+    _CLEARED,
+    _RELEASED,
+    _AT_BASE,
+    _DRILL_START,
+    _DRILL_END,
+) = (
     int(k)
     for k in (
+        EventKind.CALL,
         EventKind.DISPATCH,
         EventKind.MOBILISED,
         EventKind.EN_ROUTE,
         EventKind.AT_ROAD_END,
         EventKind.ON_SCENE,
+        EventKind.CLEARED,
         EventKind.RELEASED,
         EventKind.AT_BASE,
+        EventKind.DRILL_START,
+        EventKind.DRILL_END,
     )
 )
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
 NO_ID = np.iinfo(np.int64).min  # marks "no incident" / "no unit" in the packed log; never a valid index
 
+STATUS_AFTER: dict[EventKind, UnitStatus] = {
+    EventKind.DISPATCH: UnitStatus.MOBILISING,
+    EventKind.EN_ROUTE: UnitStatus.EN_ROUTE,
+    EventKind.ON_SCENE: UnitStatus.ON_SCENE,
+    EventKind.RELEASED: UnitStatus.RETURNING,
+    EventKind.AT_BASE: UnitStatus.AVAILABLE,
+    EventKind.DRILL_END: UnitStatus.AVAILABLE,
+}
+"""The status a unit is in after each event of its own (DRILL_START: off site or at base by its value)."""
+
+
+def unit_status_rows(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of a log that change a unit's status, as (unit, time_s, status after) grouped by unit in time order."""
+    after = np.full(len(EventKind), -1, dtype=np.int64)
+    for kind, status in STATUS_AFTER.items():
+        after[kind] = status
+    status = after[events["kind"]]
+    drill = events["kind"] == EventKind.DRILL_START
+    status[drill] = np.where(events["value"][drill] > 0, UnitStatus.DRILL_OFF_SITE, UnitStatus.DRILL_AT_BASE)
+    keep = (status >= 0) & (events["unit"] != NO_ID)
+    rows = events[keep]
+    order = np.argsort(rows["unit"], kind="stable")  # the log is in time order: stable keeps it within a unit
+    return rows["unit"][order], rows["time_s"][order], status[keep][order]
+
+
+def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray:
+    """Seconds each unit spent in each status from 0 to ``end_s`` (units start available), from the event log."""
+    unit, at_s, status = unit_status_rows(events)
+    out = np.zeros((n_units, len(UnitStatus)))
+    last = np.append(unit[1:] != unit[:-1], True)  # each unit's last status lasts to the end
+    until_s = np.where(last, end_s, np.append(at_s[1:], end_s))
+    np.add.at(out, (unit, status), until_s - at_s)
+    first = np.append(True, unit[1:] != unit[:-1])
+    out[:, UnitStatus.AVAILABLE] += end_s  # available from 0 to the first event (to the end if none)
+    out[unit[first], UnitStatus.AVAILABLE] -= end_s - at_s[first]
+    return out
+
 
 class Model:
     """One replication: a world, an incident stream, and the SimPy events that play them out.
 
-    A dispatched unit is driven by two timed SimPy events with callbacks (arrival on scene; back at base) rather
-    than a generator per dispatch: the phases in between are known when the unit is dispatched, so they are logged
-    then and the status time is accounted at the phase boundaries. Incident arrivals and drills are processes.
-    Durations are precomputed by inverse CDF from the stream's uniforms, vectorised, before the run.
+    Everything is driven by timed SimPy events with callbacks, not generator processes: the next call, the first
+    arrival at an incident, the end of its work, a unit back at base. A dispatched unit's phases up to its arrival
+    on scene (activation, turnout, road travel, last leg) are fixed when it is sent, and its release when the work
+    ends, so they are logged then (rows may lie ahead of the clock; the log is sorted at the end) and need no event
+    of their own. The model's own ``status`` of a unit is what dispatching needs (available, drilling, or busy);
+    the time in each status follows from the log (``status_times_s``). Durations are drawn by inverse CDF from the
+    stream's uniforms, vectorised, before the run.
+
+    Drills are played lazily: a drill changes nothing but its own unit, so a unit's drills are brought up to the
+    present (``_catch_up``) whenever the unit is looked at: before a dispatch choice among its type, when it is
+    back at base, and at the end of the run. Only while an incident waits for the unit's type does the end of its
+    off-site drill become a timed event (``_wake_at``), because that is when the waiting incident gets the unit.
     """
 
     def __init__(self, world: World, stream: IncidentStream) -> None:
@@ -98,34 +162,38 @@ class Model:
         self.world = world
         self.stream = stream
         self.scenario = world.scenario
-        self.policy = make_policy(world)
-        readiness = self.scenario.readiness
-        self.turnout_penalty = readiness.turnout_penalty
-        self.on_scene_penalty = readiness.on_scene_penalty
-        self.escalation_bonus = readiness.escalation_bonus
-        self.activation_s = self.scenario.dispatch.mutual_aid.activation_delay_min * 60.0
+        fixed = _fixed(world)
+        self.policy = fixed.policy
+        self.turnout_penalty = fixed.turnout_penalty
+        self.on_scene_penalty = fixed.on_scene_penalty
+        self.escalation_bonus = fixed.escalation_bonus
+        self.activation_s = fixed.activation_s
+        self.unit_base = fixed.unit_base
+        self.unit_type = fixed.unit_type
+        self.travel_out_s = fixed.travel_out_s
+        self.travel_in_s = fixed.travel_in_s
+        self.access_s = fixed.access_s
+        self.turnout_mean_s = fixed.turnout_mean_s
+        self.drills = fixed.drills
+        self.turnout_draw_s = [dist.ppf_s(stream.u_turnout) for dist in fixed.turnout]
+        self.unit_draws = fixed.unit_turnout
+        self.work_s = _work_draws(fixed, stream)
+        self.call_at_s = stream.call_at_s.tolist()
+        self.call_site = stream.site.tolist()
+        self.call_level = stream.level.tolist()
+        self.call_type = [stream.type_names[t] for t in stream.incident_type.tolist()]
+        self.next_call = 0
         n = len(world.units)
-        self.unit_base = world.units.base.tolist()
-        self.unit_type = list(world.units.unit_type)
-        self.travel_out_s = world.travel_out_s.tolist()
-        self.travel_in_s = world.travel_in_s.tolist()
-        self.access_s = world.access_s.tolist()
         self.status = [UnitStatus.AVAILABLE] * n
         self.status_since = [0.0] * n
-        self.status_time_s = [[0.0] * len(UnitStatus) for _ in range(n)]
         self.available = [True] * n
-        self.turnout_mean_s = [d.mean_s() for d in world.units.turnout]
         self.recall_s = [0.0] * n
-        self.turnout_draw_s, self.unit_draws = _turnout_draws(world, stream)
-        self.work_s = _work_draws(self.scenario, stream)
-        self.drill_plans = drill_plans(self.scenario, world.units.base, world.units.unit_type)
-        half_life_s = readiness.half_life_days * SECONDS_PER_DAY
-        self.half_life_s = [half_life_s if p is not None else math.inf for p in self.drill_plans]
-        self.prof_last = [readiness.initial_proficiency] * n
+        self.prof_last = [fixed.initial_proficiency] * n
         self.prof_at_s = [0.0] * n
-        self.drill_pending = [False] * n
-        self.drill_token = [0] * n
-        self.returned = [self.env.event() for _ in range(n)]
+        self.drill_count = [0] * n  # drills begun; the next one is due at first + count x interval
+        self.drill_next_s = [self._drill_due_s(u) for u in range(n)]  # next drill start (when idle) or its end
+        self.last_drill_end_s = 0.0
+        self.wake_at_s = [math.inf] * n
         self.waiting: list[_Incident] = []
         self.rows: list[tuple] = []
         self.notes: set[str] = set()
@@ -140,7 +208,7 @@ class Model:
         value: float = 0.0,
         at_s: float | None = None,
     ) -> None:
-        """Append a row; ``at_s`` (default now) may lie ahead for phases fixed at dispatch."""
+        """Append a row at ``at_s`` (default now)."""
         self.rows.append(
             (
                 self.env.now if at_s is None else at_s,
@@ -151,55 +219,58 @@ class Model:
             )
         )
 
-    def set_status(self, unit: int, status: UnitStatus, at_s: float | None = None) -> None:
-        """The one place a unit's status changes (now, or at ``at_s`` for a phase boundary already passed);
-        accumulates the time spent in the previous status."""
-        at_s = self.env.now if at_s is None else at_s
-        self.status_time_s[unit][self.status[unit]] += at_s - self.status_since[unit]
+    def set_status(self, unit: int, status: UnitStatus, at_s: float) -> None:
+        """The one place the model changes a unit's status (``at_s``: when, for a drill played lazily)."""
         self.status[unit] = status
         self.status_since[unit] = at_s
         self.available[unit] = status == UnitStatus.AVAILABLE or status == UnitStatus.DRILL_AT_BASE
 
-    def proficiency(self, unit: int) -> float:
-        half_life_s = self.half_life_s[unit]
-        if half_life_s == math.inf:  # a unit without drills keeps its proficiency
-            return self.prof_last[unit]
-        return self.prof_last[unit] * 0.5 ** ((self.env.now - self.prof_at_s[unit]) / half_life_s)
+    def proficiency(self, unit: int, at_s: float | None = None) -> float:
+        """Proficiency now (or at ``at_s``, not before the last drill); units without drills keep theirs."""
+        half_life_s = self.drills.half_life_s[unit]
+        at_s = self.env.now if at_s is None else at_s
+        return self.prof_last[unit] * 0.5 ** ((at_s - self.prof_at_s[unit]) / half_life_s)
 
     def expected_turnout_s(self, unit: int) -> float:
         return self.turnout_mean_s[unit] * slowdown(self.proficiency(unit), self.turnout_penalty) + self.recall_s[unit]
 
+    def _at(self, at_s: float, callback) -> None:
+        """Call ``callback(event)`` at simulated time ``at_s``."""
+        self.env.timeout(at_s - self.env.now).callbacks.append(callback)
+
     # -- run --------------------------------------------------------------------------------------------------
     def run(self) -> SimOutput:
-        self.env.process(self._incident_source())
-        for unit, plan in enumerate(self.drill_plans):
-            if plan is not None:
-                self.env.process(self._drill_loop(unit, plan))
+        if self.call_at_s:
+            self._at(self.call_at_s[0], self._call_next)
         self.env.run()
-        end_s = max(self.env.now, self.scenario.horizon_s)
-        for unit in range(len(self.status)):
-            self.set_status(unit, self.status[unit], at_s=end_s)
+        for unit in range(len(self.status)):  # drills due before the horizon, to their end
+            self._catch_up(unit, until_s=math.inf)
+        end_s = max(self.env.now, self.scenario.horizon_s, self.last_drill_end_s)
         events = np.array(self.rows, dtype=EVENT_DTYPE)
         events = events[np.argsort(events["time_s"], kind="stable")]
         return SimOutput(
             events=events,
-            status_time_s=np.asarray(self.status_time_s).reshape(-1, len(UnitStatus)),
+            status_time_s=status_times_s(events, len(self.status), end_s),
             end_s=end_s,
             notes=tuple(sorted(self.notes)),
         )
 
-    def _incident_source(self):
-        s = self.stream
-        call_at_s = s.call_at_s.tolist()
-        sites = s.site.tolist()
-        levels = s.level.tolist()
-        types = [s.type_names[t] for t in s.incident_type.tolist()]
-        timeout = self.env.timeout
-        for i, at_s in enumerate(call_at_s):
-            yield timeout(at_s - self.env.now)
-            inc = _Incident(index=i, site=sites[i], type_name=types[i], level=levels[i], call_at_s=at_s, outstanding={})
-            self.log(EventKind.CALL, i, value=inc.level)
-            self._require(inc, self._plan(inc.type_name, inc.level))
+    def _call_next(self, _event=None) -> None:
+        """Call in the next incident and time the one after it."""
+        i = self.next_call
+        self.next_call += 1
+        inc = _Incident(
+            index=i,
+            site=self.call_site[i],
+            type_name=self.call_type[i],
+            level=self.call_level[i],
+            call_at_s=self.call_at_s[i],
+            outstanding={},
+        )
+        self.rows.append((inc.call_at_s, _CALL, i, NO_ID, float(inc.level)))
+        self._require(inc, self._plan(inc.type_name, inc.level))
+        if self.next_call < len(self.call_at_s):
+            self._at(self.call_at_s[self.next_call], self._call_next)
 
     def _plan(self, type_name: str, level: int) -> dict[str, int]:
         """The response plan, limited to unit types (and counts) the scenario has at all."""
@@ -222,13 +293,22 @@ class Model:
             inc.outstanding[unit_type] = inc.outstanding.get(unit_type, 0) + count
         self._fill(inc)
         missing = sum(inc.outstanding.values())
-        if missing and not inc.waiting:
-            inc.waiting = True
-            self.waiting.append(inc)
-            self.log(EventKind.QUEUED, inc.index, value=missing)
+        if missing:
+            if not inc.waiting:
+                inc.waiting = True
+                self.waiting.append(inc)
+                self.log(EventKind.QUEUED, inc.index, value=missing)
+            for unit_type in inc.outstanding:  # units of a type it waits for must come back from drills on time
+                for unit in self.policy.units_of_type[unit_type]:
+                    if self.status[unit] == UnitStatus.DRILL_OFF_SITE:
+                        self._wake_at(unit, self.drill_next_s[unit])
 
     def _fill(self, inc: _Incident) -> None:
+        now = self.env.now
         for unit_type in sorted(inc.outstanding):
+            for unit in self.policy.units_of_type[unit_type]:
+                if self.drill_next_s[unit] <= now:
+                    self._catch_up(unit)
             count = inc.outstanding[unit_type]
             for choice in self.policy.choose(inc.site, unit_type, count, self.available, self.expected_turnout_s):
                 inc.outstanding[unit_type] -= 1
@@ -236,42 +316,35 @@ class Model:
         inc.outstanding = {t: c for t, c in inc.outstanding.items() if c > 0}
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool) -> None:
-        """Send a unit: its activation, turnout, road travel and last leg are fixed now, logged, and timed."""
-        if self.status[unit] == UnitStatus.DRILL_AT_BASE:
-            self._end_drill(unit)
+        """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
         now = self.env.now
+        if self.status[unit] == UnitStatus.DRILL_AT_BASE:
+            self._end_drill(unit, now)  # a call ends an at-base drill, which still counts
         recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
-        self.set_status(unit, UnitStatus.MOBILISING)
-        k = inc.dispatched
-        inc.dispatched += 1
+        self.set_status(unit, UnitStatus.MOBILISING, now)
         i = inc.index
-        draw = self.turnout_draw_s[self.unit_draws[unit]][i][k % TURNOUT_DRAWS_PER_INCIDENT]
+        draw = float(self.turnout_draw_s[self.unit_draws[unit]][i, len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
         turnout_s = draw * slowdown(self.proficiency(unit), self.turnout_penalty) + recall_s
         mobilised_at = now + (self.activation_s if mutual_aid else 0.0)
         en_route_at = mobilised_at + turnout_s
         road_end_at = en_route_at + self.travel_out_s[self.unit_base[unit]][inc.site]
         on_scene_at = road_end_at + self.access_s[inc.site]
-        append = self.rows.append  # the phases are fixed now: four rows at once (the hot path of the model)
+        append = self.rows.append  # the phases are fixed now: five rows at once (the hot path of the model)
         append((now, _DISPATCH, i, unit, float(mutual_aid)))
         append((mobilised_at, _MOBILISED, i, unit, 0.0))
         append((en_route_at, _EN_ROUTE, i, unit, 0.0))
         append((road_end_at, _AT_ROAD_END, i, unit, 0.0))
-        self.env.timeout(on_scene_at - now).callbacks.append(lambda _: self._on_scene(unit, inc, en_route_at))
-
-    def _on_scene(self, unit: int, inc: _Incident, en_route_at: float) -> None:
-        self.set_status(unit, UnitStatus.EN_ROUTE, at_s=en_route_at)
-        self.set_status(unit, UnitStatus.ON_SCENE)
-        self.rows.append((self.env.now, _ON_SCENE, inc.index, unit, 0.0))
-        if inc.cleared:  # work finished while this unit was on its way: it turns back
-            self._release(unit, inc)
-            return
-        inc.on_scene.append(unit)
-        if inc.first_arrival_at_s is None:
-            self._first_arrival(inc, unit)
+        append((on_scene_at, _ON_SCENE, i, unit, 0.0))
+        inc.dispatched.append((unit, on_scene_at))
+        if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
+            inc.first_due_s = on_scene_at
+            self._at(on_scene_at, lambda _: self._first_arrival(inc, unit))
 
     def _first_arrival(self, inc: _Incident, unit: int) -> None:
-        """Escalate if late; start the work clock."""
+        """Escalate if late; start the work clock. (A unit overtaken by a later dispatch finds the work begun.)"""
+        if inc.first_arrival_at_s is not None:
+            return
         now = self.env.now
         inc.first_arrival_at_s = now
         prof = self.proficiency(unit)
@@ -283,34 +356,37 @@ class Model:
             new = self._plan(inc.type_name, inc.level)
             self._require(inc, {t: c - old.get(t, 0) for t, c in new.items() if c > old.get(t, 0)})
         work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.on_scene_penalty)
-        self.env.timeout(work_s).callbacks.append(lambda _: self._clear(inc))
+        self._at(now + work_s, lambda _: self._clear(inc))
 
     def _clear(self, inc: _Incident) -> None:
+        """Work done: requirements still unfilled are withdrawn; every unit sent leaves the scene (a unit still on
+        its way turns back when it arrives) and drives back to base."""
+        now = self.env.now
         withdrawn = sum(inc.outstanding.values())
         inc.outstanding = {}
         if inc.waiting:
             self.waiting.remove(inc)
             inc.waiting = False
         inc.cleared = True
-        self.log(EventKind.CLEARED, inc.index, value=withdrawn)
-        for unit in inc.on_scene:
-            self._release(unit, inc)
-
-    def _release(self, unit: int, inc: _Incident) -> None:
-        self.rows.append((self.env.now, _RELEASED, inc.index, unit, 0.0))
-        self.set_status(unit, UnitStatus.RETURNING)
-        back_s = self.access_s[inc.site] + self.travel_in_s[self.unit_base[unit]][inc.site]
-        self.env.timeout(back_s).callbacks.append(lambda _: self._at_base(unit, inc))
+        self.rows.append((now, _CLEARED, inc.index, NO_ID, float(withdrawn)))
+        access_s = self.access_s[inc.site]
+        for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
+            released_at = max(now, on_scene_at)
+            self.rows.append((released_at, _RELEASED, inc.index, unit, 0.0))
+            self.set_status(unit, UnitStatus.RETURNING, now)
+            back_s = access_s + self.travel_in_s[self.unit_base[unit]][inc.site]
+            self._at(released_at + back_s, lambda _, unit=unit: self._at_base(unit, inc))
 
     def _at_base(self, unit: int, inc: _Incident) -> None:
-        self.rows.append((self.env.now, _AT_BASE, inc.index, unit, 0.0))
-        self.set_status(unit, UnitStatus.AVAILABLE)
-        if self.drill_pending[unit]:
-            self.drill_pending[unit] = False
-            event, self.returned[unit] = self.returned[unit], self.env.event()
-            event.succeed()
-            return
-        self._serve_waiting(unit)
+        """Back at base: an incident waiting for the unit's type gets it first; else a drill due meanwhile starts."""
+        now = self.env.now
+        self.rows.append((now, _AT_BASE, inc.index, unit, 0.0))
+        self.set_status(unit, UnitStatus.AVAILABLE, now)
+        if self.waiting:
+            due_s, self.drill_next_s[unit] = self.drill_next_s[unit], math.inf  # calls before drills
+            self._serve_waiting(unit)
+            self.drill_next_s[unit] = due_s
+        self._catch_up(unit)
 
     def _serve_waiting(self, unit: int) -> None:
         """Give a unit that became available to the oldest waiting incident that needs its type."""
@@ -324,70 +400,156 @@ class Model:
                     inc.waiting = False
                     self.waiting.remove(inc)
 
-    # -- drills -----------------------------------------------------------------------------------------------
-    def _drill_loop(self, unit: int, plan):
-        k = 0
-        horizon_s = self.scenario.horizon_s
-        while (due_s := plan.first_at_s + k * plan.interval_s) < horizon_s:
-            k += 1
-            if due_s > self.env.now:
-                yield self.env.timeout(due_s - self.env.now)
-            while self.status[unit] != UnitStatus.AVAILABLE:  # (again if a call took it at the moment it returned)
-                self.drill_pending[unit] = True
-                yield self.returned[unit]
-            yield from self._drill(unit, plan)
+    # -- drills, played lazily --------------------------------------------------------------------------------
+    def _drill_due_s(self, unit: int) -> float:
+        """When the unit's next drill is due (infinity if none is due before the horizon)."""
+        due_s = self.drills.first_at_s[unit] + self.drill_count[unit] * self.drills.interval_s[unit]
+        return due_s if due_s < self.drills.horizon_s else math.inf
 
-    def _drill(self, unit: int, plan):
-        off_site = plan.spec.off_site
-        self.log(EventKind.DRILL_START, unit=unit, value=float(off_site))
-        self.set_status(unit, UnitStatus.DRILL_OFF_SITE if off_site else UnitStatus.DRILL_AT_BASE)
-        if not off_site:
-            self.recall_s[unit] = plan.spec.recall_delay_min * 60.0
-        self.drill_token[unit] += 1
-        token = self.drill_token[unit]
-        yield self.env.timeout(plan.duration_s)
-        if self.drill_token[unit] == token and self.status[unit] in (
-            UnitStatus.DRILL_OFF_SITE,
-            UnitStatus.DRILL_AT_BASE,
-        ):
-            self._end_drill(unit)
-            self.set_status(unit, UnitStatus.AVAILABLE)
+    def _catch_up(self, unit: int, until_s: float | None = None) -> None:
+        """Play the unit's drills up to now (or ``until_s``): a drill starts when due, or when the unit is next
+        idle, and ends after its duration; one in progress stays in progress. A busy unit's drill waits."""
+        until_s = self.env.now if until_s is None else until_s
+        while (next_s := self.drill_next_s[unit]) <= until_s and next_s < math.inf:
+            status = self.status[unit]
+            if status == UnitStatus.AVAILABLE:
+                self._start_drill(unit, max(next_s, self.status_since[unit]))
+            elif status == UnitStatus.DRILL_OFF_SITE or status == UnitStatus.DRILL_AT_BASE:
+                self._end_drill(unit, next_s)
+                self.set_status(unit, UnitStatus.AVAILABLE, next_s)
+            else:
+                return
+
+    def _start_drill(self, unit: int, at_s: float) -> None:
+        off_site = self.drills.off_site[unit]
+        self.rows.append((at_s, _DRILL_START, NO_ID, unit, float(off_site)))
+        self.set_status(unit, UnitStatus.DRILL_OFF_SITE if off_site else UnitStatus.DRILL_AT_BASE, at_s)
+        self.recall_s[unit] = self.drills.recall_s[unit]
+        self.drill_count[unit] += 1
+        end_s = at_s + self.drills.duration_s[unit]
+        self.drill_next_s[unit] = end_s
+        self.last_drill_end_s = max(self.last_drill_end_s, end_s)
+        if off_site and self.waiting and end_s > self.env.now:
+            self._wake_at(unit, end_s)
+
+    def _end_drill(self, unit: int, at_s: float) -> None:
+        """Apply the drill's gain (also when an at-base drill is cut short by a call); the next drill is due."""
+        gain = self.drills.gain[unit]
+        level = after_drill(self.proficiency(unit, at_s), gain)
+        self.prof_last[unit] = level
+        self.prof_at_s[unit] = at_s
+        self.recall_s[unit] = 0.0
+        self.drill_next_s[unit] = self._drill_due_s(unit)
+        self.rows.append((at_s, _DRILL_END, NO_ID, unit, level))
+
+    def _wake_at(self, unit: int, at_s: float) -> None:
+        """Time the end of an off-site drill (once), so that a waiting incident gets the unit then."""
+        if self.wake_at_s[unit] != at_s:
+            self.wake_at_s[unit] = at_s
+            self._at(at_s, lambda _: self._wake(unit))
+
+    def _wake(self, unit: int) -> None:
+        self.wake_at_s[unit] = math.inf
+        self._catch_up(unit)
+        if self.available[unit]:
             self._serve_waiting(unit)
 
-    def _end_drill(self, unit: int) -> None:
-        """Apply the drill's gain (also when an at-base drill is cut short by a call)."""
-        plan = self.drill_plans[unit]
-        gain = self.scenario.readiness.drill_gain.get(plan.spec.kind, 0.0)
-        level = after_drill(self.proficiency(unit), gain)
-        self.prof_last[unit] = level
-        self.prof_at_s[unit] = self.env.now
-        self.recall_s[unit] = 0.0
-        self.drill_token[unit] += 1
-        self.log(EventKind.DRILL_END, unit=unit, value=level)
+
+def _on_scene_at(dispatch: tuple[int, float]) -> float:
+    return dispatch[1]
 
 
-def _turnout_draws(world: World, stream: IncidentStream) -> tuple[list, list[int]]:
-    """Turnout seconds for every (incident, k-th dispatch) per distinct turnout distribution, and each unit's one."""
-    tables: list = []
-    keys: list = []
-    unit_draws = []
-    for dist in world.units.turnout:
-        key = dist.model_dump_json()
-        if key not in keys:
-            keys.append(key)
-            tables.append(dist.ppf_s(stream.u_turnout).tolist())
-        unit_draws.append(keys.index(key))
-    return tables, unit_draws
+@dataclass(frozen=True)
+class _UnitDrills:
+    """Each unit's drill plan as plain lists (a unit without drills: never due, proficiency kept)."""
+
+    first_at_s: list[float]
+    interval_s: list[float]
+    duration_s: list[float]
+    off_site: list[bool]
+    recall_s: list[float]  # extra turnout while drilling at base
+    gain: list[float]
+    half_life_s: list[float]
+    horizon_s: float  # no drill starts at or after it
 
 
-def _work_draws(scenario, stream: IncidentStream) -> list[list[float]]:
+def _unit_drills(world: World) -> _UnitDrills:
+    scenario = world.scenario
+    plans = drill_plans(scenario, world.units.base, world.units.unit_type)
+    readiness = scenario.readiness
+    return _UnitDrills(
+        first_at_s=[math.inf if p is None else p.first_at_s for p in plans],
+        interval_s=[0.0 if p is None else p.interval_s for p in plans],
+        duration_s=[0.0 if p is None else p.duration_s for p in plans],
+        off_site=[p is not None and p.spec.off_site for p in plans],
+        recall_s=[0.0 if p is None or p.spec.off_site else p.spec.recall_delay_min * 60.0 for p in plans],
+        gain=[0.0 if p is None else readiness.drill_gain.get(p.spec.kind, 0.0) for p in plans],
+        half_life_s=[math.inf if p is None else readiness.half_life_days * SECONDS_PER_DAY for p in plans],
+        horizon_s=scenario.horizon_s,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Fixed:
+    """What every replication of a world reads: plain lists and constants, built once per world."""
+
+    policy: object
+    unit_base: list[int]
+    unit_type: list[str]
+    travel_out_s: list[list[float]]
+    travel_in_s: list[list[float]]
+    access_s: list[float]
+    turnout_mean_s: list[float]
+    turnout: list[Duration]  # distinct turnout distributions
+    unit_turnout: list[int]  # each unit's one
+    on_scene: dict[str, list[Duration]]  # by incident type: levels 1-4
+    drills: _UnitDrills
+    initial_proficiency: float
+    turnout_penalty: float
+    on_scene_penalty: float
+    escalation_bonus: float
+    activation_s: float
+
+
+@functools.lru_cache(maxsize=8)
+def _fixed(world: World) -> _Fixed:
+    """Built once per world (worlds hash by identity) and shared by its replications in a process."""
+    scenario = world.scenario
+    readiness = scenario.readiness
+    turnout: dict[Duration, int] = {}
+    unit_turnout = [turnout.setdefault(dist, len(turnout)) for dist in world.units.turnout]
+    types = scenario.all_incident_types()
+    return _Fixed(
+        policy=make_policy(world),
+        unit_base=world.units.base.tolist(),
+        unit_type=list(world.units.unit_type),
+        travel_out_s=world.travel_out_s.tolist(),
+        travel_in_s=world.travel_in_s.tolist(),
+        access_s=world.access_s.tolist(),
+        turnout_mean_s=[d.mean_s() for d in world.units.turnout],
+        turnout=list(turnout),
+        unit_turnout=unit_turnout,
+        on_scene={name: [t.on_scene(level) for level in range(1, 5)] for name, t in types.items()},
+        drills=_unit_drills(world),
+        initial_proficiency=readiness.initial_proficiency,
+        turnout_penalty=readiness.turnout_penalty,
+        on_scene_penalty=readiness.on_scene_penalty,
+        escalation_bonus=readiness.escalation_bonus,
+        activation_s=scenario.dispatch.mutual_aid.activation_delay_min * 60.0,
+    )
+
+
+def _work_draws(fixed: _Fixed, stream: IncidentStream) -> list[list[float]]:
     """On-scene work seconds of every incident at each level 1-4 (one uniform per incident)."""
     work = np.zeros((len(stream), 4))
-    types = scenario.all_incident_types()
     for t, name in enumerate(stream.type_names):
         rows = np.flatnonzero(stream.incident_type == t)
-        for level in range(1, 5):
-            work[rows, level - 1] = types[name].on_scene(level).ppf_s(stream.u_on_scene[rows])
+        if not len(rows):
+            continue
+        by_level = fixed.on_scene[name]
+        for level, dist in enumerate(by_level):
+            first = by_level.index(dist)  # levels sharing a distribution share the draw
+            work[rows, level] = work[rows, first] if first < level else dist.ppf_s(stream.u_on_scene[rows])
     return work.tolist()
 
 
