@@ -101,6 +101,7 @@ class SimOutput:
 )
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
 NO_ID = np.iinfo(np.int64).min  # marks "no incident" / "no unit" in the packed log; never a valid index
+_FREED_BY_TIME = (UnitStatus.RETURNING, UnitStatus.DRILL_OFF_SITE)  # busy, but free again at a known time
 
 STATUS_AFTER: dict[EventKind, UnitStatus] = {
     EventKind.DISPATCH: UnitStatus.MOBILISING,
@@ -143,22 +144,24 @@ def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray
 class Model:
     """One replication: a world, an incident stream, and the SimPy events that play them out.
 
-    Everything is driven by timed SimPy events with callbacks, not generator processes: the next call, the first
-    arrival at an incident, the end of its work, a unit back at base. A dispatched unit's phases up to its arrival
-    on scene (activation, turnout, road travel, last leg) are fixed when it is sent, and its release when the work
-    ends, so they are logged then (rows may lie ahead of the clock; the log is sorted at the end) and need no event
-    of their own. The model's own ``status`` of a unit is what dispatching needs (available, drilling, or busy);
+    Only what concerns an incident is a SimPy event (a timed callback, not a generator process): its call, its first
+    arrival (escalation; the work clock starts) and the end of its work. Everything a unit then does by itself is
+    fixed when it happens and logged at once, with rows that may lie ahead of the clock (the log is sorted at the
+    end): a dispatched unit's activation, turnout, road travel, last leg and arrival; at clearing, its release and
+    its return to base. What a unit does by itself at base (drills starting when due, or when it is next back;
+    drills ending) is played lazily: ``_catch_up`` brings a unit up to the present whenever it is looked at (before
+    a dispatch choice among its type, and at the end of the run). Only while an incident waits for a unit's type is
+    the moment that unit is free again (back at base, or out of an off-site drill) a timed event (``_wake_at``):
+    the waiting incident gets it then, before any drill due meanwhile.
+
+    The model's own ``status`` of a unit is what dispatching needs (available, drilling, dispatched, returning);
     the time in each status follows from the log (``status_times_s``). Durations are drawn by inverse CDF from the
     stream's uniforms, vectorised, before the run.
-
-    Drills are played lazily: a drill changes nothing but its own unit, so a unit's drills are brought up to the
-    present (``_catch_up``) whenever the unit is looked at: before a dispatch choice among its type, when it is
-    back at base, and at the end of the run. Only while an incident waits for the unit's type does the end of its
-    off-site drill become a timed event (``_wake_at``), because that is when the waiting incident gets the unit.
     """
 
     def __init__(self, world: World, stream: IncidentStream) -> None:
         self.env = simpy.Environment()
+        self.now = 0.0  # the exact time of the event being handled
         self.world = world
         self.stream = stream
         self.scenario = world.scenario
@@ -191,8 +194,7 @@ class Model:
         self.prof_last = [fixed.initial_proficiency] * n
         self.prof_at_s = [0.0] * n
         self.drill_count = [0] * n  # drills begun; the next one is due at first + count x interval
-        self.drill_next_s = [self._drill_due_s(u) for u in range(n)]  # next drill start (when idle) or its end
-        self.last_drill_end_s = 0.0
+        self.next_change_s = [self._drill_due_s(u) for u in range(n)]  # back at base, drill start or drill end
         self.wake_at_s = [math.inf] * n
         self.waiting: list[_Incident] = []
         self.rows: list[tuple] = []
@@ -211,7 +213,7 @@ class Model:
         """Append a row at ``at_s`` (default now)."""
         self.rows.append(
             (
-                self.env.now if at_s is None else at_s,
+                self.now if at_s is None else at_s,
                 kind,
                 NO_ID if incident is None else incident,
                 NO_ID if unit is None else unit,
@@ -225,29 +227,37 @@ class Model:
         self.status_since[unit] = at_s
         self.available[unit] = status == UnitStatus.AVAILABLE or status == UnitStatus.DRILL_AT_BASE
 
-    def proficiency(self, unit: int, at_s: float | None = None) -> float:
-        """Proficiency now (or at ``at_s``, not before the last drill); units without drills keep theirs."""
-        half_life_s = self.drills.half_life_s[unit]
-        at_s = self.env.now if at_s is None else at_s
-        return self.prof_last[unit] * 0.5 ** ((at_s - self.prof_at_s[unit]) / half_life_s)
+    def proficiency(self, unit: int, at_s: float) -> float:
+        """Proficiency at ``at_s`` (not before the unit's last drill); a unit without drills keeps its own."""
+        return self.prof_last[unit] * 0.5 ** ((at_s - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
 
     def expected_turnout_s(self, unit: int) -> float:
-        return self.turnout_mean_s[unit] * slowdown(self.proficiency(unit), self.turnout_penalty) + self.recall_s[unit]
+        """Mean turnout now, slowed by lack of proficiency, plus the recall delay of a drill at base."""
+        return (
+            self.turnout_mean_s[unit] * slowdown(self.proficiency(unit, self.now), self.turnout_penalty)
+            + (self.recall_s[unit])
+        )
 
-    def _at(self, at_s: float, callback) -> None:
-        """Call ``callback(event)`` at simulated time ``at_s``."""
-        self.env.timeout(at_s - self.env.now).callbacks.append(callback)
+    def _at(self, at_s: float, callback, *args) -> None:
+        """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
+        ``now + (at_s - now)`` may differ from it in the last bit)."""
+
+        def fire(_event) -> None:
+            self.now = at_s
+            callback(*args)
+
+        self.env.timeout(at_s - self.now).callbacks.append(fire)
 
     # -- run --------------------------------------------------------------------------------------------------
     def run(self) -> SimOutput:
         if self.call_at_s:
             self._at(self.call_at_s[0], self._call_next)
         self.env.run()
-        for unit in range(len(self.status)):  # drills due before the horizon, to their end
-            self._catch_up(unit, until_s=math.inf)
-        end_s = max(self.env.now, self.scenario.horizon_s, self.last_drill_end_s)
+        for unit in range(len(self.status)):  # back at base, and drills due before the horizon, to their end
+            self._catch_up(unit, math.inf)
         events = np.array(self.rows, dtype=EVENT_DTYPE)
         events = events[np.argsort(events["time_s"], kind="stable")]
+        end_s = max(self.scenario.horizon_s, float(events["time_s"][-1]) if len(events) else 0.0)
         return SimOutput(
             events=events,
             status_time_s=status_times_s(events, len(self.status), end_s),
@@ -255,7 +265,7 @@ class Model:
             notes=tuple(sorted(self.notes)),
         )
 
-    def _call_next(self, _event=None) -> None:
+    def _call_next(self) -> None:
         """Call in the next incident and time the one after it."""
         i = self.next_call
         self.next_call += 1
@@ -298,34 +308,34 @@ class Model:
                 inc.waiting = True
                 self.waiting.append(inc)
                 self.log(EventKind.QUEUED, inc.index, value=missing)
-            for unit_type in inc.outstanding:  # units of a type it waits for must come back from drills on time
+            for unit_type in inc.outstanding:  # units of a type it waits for must be free on time
                 for unit in self.policy.units_of_type[unit_type]:
-                    if self.status[unit] == UnitStatus.DRILL_OFF_SITE:
-                        self._wake_at(unit, self.drill_next_s[unit])
+                    if self.status[unit] in _FREED_BY_TIME:
+                        self._wake_at(unit, self.next_change_s[unit])
 
     def _fill(self, inc: _Incident) -> None:
-        now = self.env.now
+        now = self.now
         for unit_type in sorted(inc.outstanding):
             for unit in self.policy.units_of_type[unit_type]:
-                if self.drill_next_s[unit] <= now:
-                    self._catch_up(unit)
+                if self.next_change_s[unit] <= now:
+                    self._catch_up(unit, now)
             count = inc.outstanding[unit_type]
             for choice in self.policy.choose(inc.site, unit_type, count, self.available, self.expected_turnout_s):
                 inc.outstanding[unit_type] -= 1
-                self._dispatch(choice.unit, inc, choice.mutual_aid)
+                self._dispatch(choice.unit, inc, choice.mutual_aid, now)
         inc.outstanding = {t: c for t, c in inc.outstanding.items() if c > 0}
 
-    def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool) -> None:
+    def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
         """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
-        now = self.env.now
         if self.status[unit] == UnitStatus.DRILL_AT_BASE:
             self._end_drill(unit, now)  # a call ends an at-base drill, which still counts
         recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
         self.set_status(unit, UnitStatus.MOBILISING, now)
+        self.next_change_s[unit] = math.inf  # until its incident is cleared
         i = inc.index
         draw = float(self.turnout_draw_s[self.unit_draws[unit]][i, len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
-        turnout_s = draw * slowdown(self.proficiency(unit), self.turnout_penalty) + recall_s
+        turnout_s = draw * slowdown(self.proficiency(unit, now), self.turnout_penalty) + recall_s
         mobilised_at = now + (self.activation_s if mutual_aid else 0.0)
         en_route_at = mobilised_at + turnout_s
         road_end_at = en_route_at + self.travel_out_s[self.unit_base[unit]][inc.site]
@@ -339,15 +349,15 @@ class Model:
         inc.dispatched.append((unit, on_scene_at))
         if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
             inc.first_due_s = on_scene_at
-            self._at(on_scene_at, lambda _: self._first_arrival(inc, unit))
+            self._at(on_scene_at, self._first_arrival, inc, unit)
 
     def _first_arrival(self, inc: _Incident, unit: int) -> None:
         """Escalate if late; start the work clock. (A unit overtaken by a later dispatch finds the work begun.)"""
         if inc.first_arrival_at_s is not None:
             return
-        now = self.env.now
+        now = self.now
         inc.first_arrival_at_s = now
-        prof = self.proficiency(unit)
+        prof = self.proficiency(unit, now)
         threshold_s = float(self.stream.escalation_s[inc.index]) * (1.0 + self.escalation_bonus * prof)
         if now - inc.call_at_s > threshold_s and inc.level < 4:
             old = self._plan(inc.type_name, inc.level)
@@ -356,37 +366,30 @@ class Model:
             new = self._plan(inc.type_name, inc.level)
             self._require(inc, {t: c - old.get(t, 0) for t, c in new.items() if c > old.get(t, 0)})
         work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.on_scene_penalty)
-        self._at(now + work_s, lambda _: self._clear(inc))
+        self._at(now + work_s, self._clear, inc)
 
     def _clear(self, inc: _Incident) -> None:
         """Work done: requirements still unfilled are withdrawn; every unit sent leaves the scene (a unit still on
-        its way turns back when it arrives) and drives back to base."""
-        now = self.env.now
+        its way turns back when it arrives) and drives back to base, where it is free again."""
+        now = self.now
         withdrawn = sum(inc.outstanding.values())
         inc.outstanding = {}
         if inc.waiting:
             self.waiting.remove(inc)
             inc.waiting = False
-        inc.cleared = True
-        self.rows.append((now, _CLEARED, inc.index, NO_ID, float(withdrawn)))
+        i = inc.index
+        append = self.rows.append
+        append((now, _CLEARED, i, NO_ID, float(withdrawn)))
         access_s = self.access_s[inc.site]
         for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
-            self.rows.append((released_at, _RELEASED, inc.index, unit, 0.0))
+            back_at = released_at + (access_s + self.travel_in_s[self.unit_base[unit]][inc.site])
+            append((released_at, _RELEASED, i, unit, 0.0))
+            append((back_at, _AT_BASE, i, unit, 0.0))
             self.set_status(unit, UnitStatus.RETURNING, now)
-            back_s = access_s + self.travel_in_s[self.unit_base[unit]][inc.site]
-            self._at(released_at + back_s, lambda _, unit=unit: self._at_base(unit, inc))
-
-    def _at_base(self, unit: int, inc: _Incident) -> None:
-        """Back at base: an incident waiting for the unit's type gets it first; else a drill due meanwhile starts."""
-        now = self.env.now
-        self.rows.append((now, _AT_BASE, inc.index, unit, 0.0))
-        self.set_status(unit, UnitStatus.AVAILABLE, now)
-        if self.waiting:
-            due_s, self.drill_next_s[unit] = self.drill_next_s[unit], math.inf  # calls before drills
-            self._serve_waiting(unit)
-            self.drill_next_s[unit] = due_s
-        self._catch_up(unit)
+            self.next_change_s[unit] = back_at
+            if self.waiting:
+                self._wake_at(unit, back_at)
 
     def _serve_waiting(self, unit: int) -> None:
         """Give a unit that became available to the oldest waiting incident that needs its type."""
@@ -400,59 +403,71 @@ class Model:
                     inc.waiting = False
                     self.waiting.remove(inc)
 
-    # -- drills, played lazily --------------------------------------------------------------------------------
+    # -- a unit's own timeline, played lazily -----------------------------------------------------------------
+    def _catch_up(self, unit: int, until_s: float, start_drills: bool = True) -> None:
+        """Play what the unit does by itself up to ``until_s``: back at base when its return is due, a drill when
+        due (or when the unit is next at base), its end after the drill's duration. Nothing moves a dispatched
+        unit until its incident is cleared."""
+        while (next_s := self.next_change_s[unit]) <= until_s and next_s < math.inf:
+            status = self.status[unit]
+            if status == UnitStatus.RETURNING:
+                self.set_status(unit, UnitStatus.AVAILABLE, next_s)
+                self.next_change_s[unit] = self._drill_due_s(unit)
+            elif status == UnitStatus.AVAILABLE and start_drills:
+                self._start_drill(unit, max(next_s, self.status_since[unit]), until_s)
+            elif status == UnitStatus.DRILL_OFF_SITE or status == UnitStatus.DRILL_AT_BASE:
+                self._end_drill(unit, next_s)
+            else:
+                return
+
     def _drill_due_s(self, unit: int) -> float:
         """When the unit's next drill is due (infinity if none is due before the horizon)."""
         due_s = self.drills.first_at_s[unit] + self.drill_count[unit] * self.drills.interval_s[unit]
         return due_s if due_s < self.drills.horizon_s else math.inf
 
-    def _catch_up(self, unit: int, until_s: float | None = None) -> None:
-        """Play the unit's drills up to now (or ``until_s``): a drill starts when due, or when the unit is next
-        idle, and ends after its duration; one in progress stays in progress. A busy unit's drill waits."""
-        until_s = self.env.now if until_s is None else until_s
-        while (next_s := self.drill_next_s[unit]) <= until_s and next_s < math.inf:
-            status = self.status[unit]
-            if status == UnitStatus.AVAILABLE:
-                self._start_drill(unit, max(next_s, self.status_since[unit]))
-            elif status == UnitStatus.DRILL_OFF_SITE or status == UnitStatus.DRILL_AT_BASE:
-                self._end_drill(unit, next_s)
-                self.set_status(unit, UnitStatus.AVAILABLE, next_s)
-            else:
-                return
-
-    def _start_drill(self, unit: int, at_s: float) -> None:
-        off_site = self.drills.off_site[unit]
+    def _start_drill(self, unit: int, at_s: float, until_s: float) -> None:
+        """Start a drill at ``at_s``; if it is over by ``until_s`` it ends at once."""
+        drills = self.drills
+        off_site = drills.off_site[unit]
         self.rows.append((at_s, _DRILL_START, NO_ID, unit, float(off_site)))
-        self.set_status(unit, UnitStatus.DRILL_OFF_SITE if off_site else UnitStatus.DRILL_AT_BASE, at_s)
-        self.recall_s[unit] = self.drills.recall_s[unit]
         self.drill_count[unit] += 1
-        end_s = at_s + self.drills.duration_s[unit]
-        self.drill_next_s[unit] = end_s
-        self.last_drill_end_s = max(self.last_drill_end_s, end_s)
-        if off_site and self.waiting and end_s > self.env.now:
+        end_s = at_s + drills.duration_s[unit]
+        if end_s <= until_s:
+            self._end_drill(unit, end_s)
+            return
+        self.set_status(unit, UnitStatus.DRILL_OFF_SITE if off_site else UnitStatus.DRILL_AT_BASE, at_s)
+        self.recall_s[unit] = drills.recall_s[unit]
+        self.next_change_s[unit] = end_s
+        if off_site and self.waiting:
             self._wake_at(unit, end_s)
 
     def _end_drill(self, unit: int, at_s: float) -> None:
         """Apply the drill's gain (also when an at-base drill is cut short by a call); the next drill is due."""
-        gain = self.drills.gain[unit]
-        level = after_drill(self.proficiency(unit, at_s), gain)
+        level = after_drill(self.proficiency(unit, at_s), self.drills.gain[unit])
         self.prof_last[unit] = level
         self.prof_at_s[unit] = at_s
         self.recall_s[unit] = 0.0
-        self.drill_next_s[unit] = self._drill_due_s(unit)
         self.rows.append((at_s, _DRILL_END, NO_ID, unit, level))
+        self.set_status(unit, UnitStatus.AVAILABLE, at_s)
+        self.next_change_s[unit] = self._drill_due_s(unit)
 
     def _wake_at(self, unit: int, at_s: float) -> None:
-        """Time the end of an off-site drill (once), so that a waiting incident gets the unit then."""
+        """Time the moment a busy unit is free again (once), so that a waiting incident gets it then."""
         if self.wake_at_s[unit] != at_s:
             self.wake_at_s[unit] = at_s
-            self._at(at_s, lambda _: self._wake(unit))
+            self._at(at_s, self._wake, unit)
 
     def _wake(self, unit: int) -> None:
+        """The unit is free: a waiting incident that needs its type gets it before a drill due meanwhile."""
         self.wake_at_s[unit] = math.inf
-        self._catch_up(unit)
-        if self.available[unit]:
+        now = self.now
+        self._catch_up(unit, now, start_drills=False)
+        if self.status[unit] == UnitStatus.AVAILABLE and self.waiting:
+            drill_due_s, self.next_change_s[unit] = self.next_change_s[unit], math.inf  # calls before drills
             self._serve_waiting(unit)
+            if self.status[unit] == UnitStatus.AVAILABLE:
+                self.next_change_s[unit] = drill_due_s
+        self._catch_up(unit, now)
 
 
 def _on_scene_at(dispatch: tuple[int, float]) -> float:
