@@ -232,11 +232,11 @@ class Model:
         return self.prof_last[unit] * 0.5 ** ((at_s - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
 
     def expected_turnout_s(self, unit: int) -> float:
-        """Mean turnout now, slowed by lack of proficiency, plus the recall delay of a drill at base."""
-        return (
-            self.turnout_mean_s[unit] * slowdown(self.proficiency(unit, self.now), self.turnout_penalty)
-            + (self.recall_s[unit])
-        )
+        """Mean turnout now, slowed by lack of proficiency, plus the recall delay of a drill at base.
+
+        ``proficiency`` and ``slowdown`` written out: dispatch ranks every available unit of a type with it."""
+        p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
+        return self.turnout_mean_s[unit] * (1.0 + self.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
 
     def _at(self, at_s: float, callback, *args) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
