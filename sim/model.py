@@ -165,21 +165,10 @@ class Model:
         self.world = world
         self.stream = stream
         self.scenario = world.scenario
-        fixed = _fixed(world)
+        self.fixed = fixed = _fixed(world)
         self.policy = fixed.policy
-        self.turnout_penalty = fixed.turnout_penalty
-        self.on_scene_penalty = fixed.on_scene_penalty
-        self.escalation_bonus = fixed.escalation_bonus
-        self.activation_s = fixed.activation_s
-        self.unit_base = fixed.unit_base
-        self.unit_type = fixed.unit_type
-        self.travel_out_s = fixed.travel_out_s
-        self.travel_in_s = fixed.travel_in_s
-        self.access_s = fixed.access_s
-        self.turnout_mean_s = fixed.turnout_mean_s
         self.drills = fixed.drills
         self.turnout_draw_s = [dist.ppf_s(stream.u_turnout) for dist in fixed.turnout]
-        self.unit_draws = fixed.unit_turnout
         self.work_s = _work_draws(fixed, stream)
         self.call_at_s = stream.call_at_s.tolist()
         self.call_site = stream.site.tolist()
@@ -236,7 +225,7 @@ class Model:
 
         ``proficiency`` and ``slowdown`` written out: dispatch ranks every available unit of a type with it."""
         p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
-        return self.turnout_mean_s[unit] * (1.0 + self.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
+        return self.fixed.turnout_mean_s[unit] * (1.0 + self.fixed.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
 
     def _at(self, at_s: float, callback, *args) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
@@ -334,12 +323,14 @@ class Model:
         self.set_status(unit, UnitStatus.MOBILISING, now)
         self.next_change_s[unit] = math.inf  # until its incident is cleared
         i = inc.index
-        draw = float(self.turnout_draw_s[self.unit_draws[unit]][i, len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
-        turnout_s = draw * slowdown(self.proficiency(unit, now), self.turnout_penalty) + recall_s
-        mobilised_at = now + (self.activation_s if mutual_aid else 0.0)
+        fixed = self.fixed
+        k = len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT
+        draw = float(self.turnout_draw_s[fixed.unit_turnout[unit]][i, k])
+        turnout_s = draw * slowdown(self.proficiency(unit, now), fixed.turnout_penalty) + recall_s
+        mobilised_at = now + (fixed.activation_s if mutual_aid else 0.0)
         en_route_at = mobilised_at + turnout_s
-        road_end_at = en_route_at + self.travel_out_s[self.unit_base[unit]][inc.site]
-        on_scene_at = road_end_at + self.access_s[inc.site]
+        road_end_at = en_route_at + fixed.travel_out_s[fixed.unit_base[unit]][inc.site]
+        on_scene_at = road_end_at + fixed.access_s[inc.site]
         append = self.rows.append  # the phases are fixed now: five rows at once (the hot path of the model)
         append((now, _DISPATCH, i, unit, float(mutual_aid)))
         append((mobilised_at, _MOBILISED, i, unit, 0.0))
@@ -358,14 +349,14 @@ class Model:
         now = self.now
         inc.first_arrival_at_s = now
         prof = self.proficiency(unit, now)
-        threshold_s = float(self.stream.escalation_s[inc.index]) * (1.0 + self.escalation_bonus * prof)
+        threshold_s = float(self.stream.escalation_s[inc.index]) * (1.0 + self.fixed.escalation_bonus * prof)
         if now - inc.call_at_s > threshold_s and inc.level < 4:
             old = self._plan(inc.type_name, inc.level)
             inc.level += 1
             self.log(EventKind.ESCALATED, inc.index, unit, inc.level)
             new = self._plan(inc.type_name, inc.level)
             self._require(inc, {t: c - old.get(t, 0) for t, c in new.items() if c > old.get(t, 0)})
-        work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.on_scene_penalty)
+        work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.fixed.on_scene_penalty)
         self._at(now + work_s, self._clear, inc)
 
     def _clear(self, inc: _Incident) -> None:
@@ -380,10 +371,10 @@ class Model:
         i = inc.index
         append = self.rows.append
         append((now, _CLEARED, i, NO_ID, float(withdrawn)))
-        access_s = self.access_s[inc.site]
+        access_s = self.fixed.access_s[inc.site]
         for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
-            back_at = released_at + (access_s + self.travel_in_s[self.unit_base[unit]][inc.site])
+            back_at = released_at + (access_s + self.fixed.travel_in_s[self.fixed.unit_base[unit]][inc.site])
             append((released_at, _RELEASED, i, unit, 0.0))
             append((back_at, _AT_BASE, i, unit, 0.0))
             self.set_status(unit, UnitStatus.RETURNING, now)
@@ -393,7 +384,7 @@ class Model:
 
     def _serve_waiting(self, unit: int) -> None:
         """Give a unit that became available to the oldest waiting incident that needs its type."""
-        unit_type = self.unit_type[unit]
+        unit_type = self.fixed.unit_type[unit]
         for inc in list(self.waiting):
             if not self.available[unit]:
                 break

@@ -76,6 +76,8 @@ def test_expected_turnout_is_the_slowed_mean_plus_recall():
     model.prof_last[1], model.prof_at_s[1], model.recall_s[1] = 0.8, 1000.0, 240.0
     model.now = 5 * DAY
     for unit in (0, 1):
-        expected = model.turnout_mean_s[unit] * slowdown(model.proficiency(unit, model.now), 0.7) + model.recall_s[unit]
+        expected = (
+            model.fixed.turnout_mean_s[unit] * slowdown(model.proficiency(unit, model.now), 0.7) + model.recall_s[unit]
+        )
         assert model.expected_turnout_s(unit) == expected
     assert model.expected_turnout_s(1) > model.expected_turnout_s(0) + 240.0
