@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.forces import UnitStatus
+from sim.model import STATUS_AFTER
 from sim.report.fonts import use_cjk_font
 
 
@@ -129,17 +131,12 @@ def _daily_mean_level(times_s: np.ndarray, steps: np.ndarray, edges_s: np.ndarra
     return np.diff(np.interp(edges_s, knots, area)) / np.diff(edges_s)
 
 
-STATUS_OF_EVENT = {
-    "DISPATCH": "mobilising",
-    "MOBILISED": "mobilising",
-    "EN_ROUTE": "en route",
-    "AT_ROAD_END": "en route",
-    "ON_SCENE": "on scene",
-    "RELEASED": "returning",
-    "AT_BASE": "available",
-    "DRILL_END": "available",
-}
-BUSY_STATUSES = ("mobilising", "en route", "on scene", "returning", "drill off site", "drill at base")
+def _status_label(status: UnitStatus) -> str:
+    return status.name.lower().replace("_", " ")
+
+
+STATUS_OF_EVENT = {kind.name: _status_label(status) for kind, status in STATUS_AFTER.items()}
+BUSY_STATUSES = tuple(_status_label(s) for s in UnitStatus if s != UnitStatus.AVAILABLE)
 
 
 def status_levels(events: pd.DataFrame, horizon_s: float, bin_s: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -155,7 +152,12 @@ def status_levels(events: pd.DataFrame, horizon_s: float, bin_s: float) -> tuple
     status = (
         ev["event"]
         .map(STATUS_OF_EVENT)
-        .where(ev["event"] != "DRILL_START", np.where(ev["value"] > 0, "drill off site", "drill at base"))
+        .where(
+            ev["event"] != "DRILL_START",
+            np.where(
+                ev["value"] > 0, _status_label(UnitStatus.DRILL_OFF_SITE), _status_label(UnitStatus.DRILL_AT_BASE)
+            ),
+        )
     )
     end_s = ev.groupby(["replication", "unit"])["time_s"].shift(-1).fillna(horizon_s).to_numpy(float)
     start_s = ev["time_s"].to_numpy(float)
