@@ -4,10 +4,15 @@
 (slowed by low proficiency, plus a recall delay for a unit drilling at base) plus road travel and the last leg.
 Units of another jurisdiction (mutual aid) are considered only when no local unit of that type can arrive within
 ``dispatch.mutual_aid.local_eta_limit_min``; their estimate then includes the activation delay.
+
+The ranking is exact but need not look at every unit: the units of a type are scanned in order of a lower bound of
+their estimate at the site (the unslowed mean turnout, no recall), and the scan stops once no unit left can beat the
+ones chosen.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -31,9 +36,11 @@ class NearestEta:
         self._local = world.units.local.tolist()
         self._travel = world.travel_out_s.tolist()
         self._access = world.access_s.tolist()
+        self._least_turnout_s = [d.mean_s() for d in world.units.turnout]  # at full proficiency, no recall
         self.units_of_type: dict[str, list[int]] = {}
         for unit, unit_type in enumerate(world.units.unit_type):
             self.units_of_type.setdefault(unit_type, []).append(unit)
+        self._scan: dict[tuple[str, int], list[tuple[float, int]]] = {}
 
     def choose(
         self,
@@ -48,22 +55,40 @@ class NearestEta:
         Local units that can arrive within the limit come first, by ETA; then every other unit (local ones beyond
         the limit, and mutual aid with its activation delay added) by ETA. Ties go to the lower unit index.
         """
-        ranked = []
-        access_s = self._access[site]
+        best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted; a key sorts as the ranking does
+        limit_s = self._local_limit_s
         travel = self._travel
         unit_base = self._unit_base
-        for unit in self.units_of_type.get(unit_type, ()):
-            if available[unit]:
-                eta = expected_turnout_s(unit) + travel[unit_base[unit]][site] + access_s
-                if self._local[unit]:
-                    ranked.append((eta > self._local_limit_s, eta, unit))
-                else:
-                    ranked.append((True, eta + self._activation_s, unit))
-        if count == 1 and ranked:  # the usual case: no need to sort
-            ranked = [min(ranked)]
-        else:
-            ranked.sort()
-        return [Choice(unit, not self._local[unit], eta) for _, eta, unit in ranked[:count]]
+        access_s = self._access[site]
+        for bound_s, unit in self._scan_order(site, unit_type):
+            if len(best) == count:
+                beyond, worst_s, _ = best[-1]
+                if bound_s > worst_s and (not beyond or bound_s > limit_s):
+                    break  # nobody left can beat the chosen ones
+            if not available[unit]:
+                continue
+            eta = expected_turnout_s(unit) + travel[unit_base[unit]][site] + access_s
+            if self._local[unit]:
+                key = (eta > limit_s, eta, unit)
+            else:
+                key = (True, eta + self._activation_s, unit)
+            if len(best) < count:
+                bisect.insort(best, key)
+            elif key < best[-1]:
+                best.pop()
+                bisect.insort(best, key)
+        return [Choice(unit, not self._local[unit], eta) for _, eta, unit in best]
+
+    def _scan_order(self, site: int, unit_type: str) -> list[tuple[float, int]]:
+        """The units of a type by a lower bound of their estimated arrival at a site (built once per pair)."""
+        key = (unit_type, site)
+        if key not in self._scan:
+            rows = []
+            for unit in self.units_of_type.get(unit_type, ()):
+                bound_s = self._least_turnout_s[unit] + self._travel[self._unit_base[unit]][site] + self._access[site]
+                rows.append((bound_s if self._local[unit] else bound_s + self._activation_s, unit))
+            self._scan[key] = sorted(rows)
+        return self._scan[key]
 
 
 POLICIES = {"nearest_eta": NearestEta}

@@ -118,3 +118,66 @@ def test_mutual_aid_used_when_the_local_unit_is_busy():
     out = simulate(world, stream([0.0, 60.0]))
     assert _dispatched(world, out, 1) == ["aid/engine-1"]
     assert np.isclose(out.status_time_s.sum(axis=1), out.end_s).all()
+
+
+def test_nearest_eta_scan_agrees_with_ranking_every_unit():
+    """The early-stopping scan picks exactly what ranking every available unit would, ties included."""
+    from sim.dispatch import NearestEta
+
+    rng = np.random.default_rng(3)
+    bases = [
+        {
+            "id": f"b{k}",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": float(rng.choice([0.5, 1.0, 2.0])),
+            "jurisdiction": "local" if k < 4 else "other",
+            "units": [{"type": "engine", "count": int(rng.integers(1, 3))}],
+        }
+        for k in range(7)
+    ]
+    sites = [{"id": f"s{k}", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 1} for k in range(5)]
+    mutual_aid = {"activation_delay_min": 4, "local_eta_limit_min": 6}
+    scenario = tiny_scenario(bases, sites, dispatch={"mutual_aid": mutual_aid})
+    travel = rng.choice([60.0, 120.0, 180.0, 300.0], size=(7, 5))  # exact, repeated values make ties
+    world = world_from_matrix(scenario, travel, access_s=rng.choice([0.0, 30.0], size=5))
+    policy = NearestEta(world)
+    n = len(world.units)
+    mean_s = [d.mean_s() for d in world.units.turnout]
+    for _ in range(2000):
+        available = (rng.random(n) < 0.6).tolist()
+        extra_s = rng.choice([0.0, 0.0, 30.0, 60.0, 300.0], size=n)
+        slow = rng.choice([1.0, 1.0, 1.5, 2.0], size=n)
+        turnout = lambda u, slow=slow, extra_s=extra_s: float(mean_s[u] * slow[u] + extra_s[u])  # noqa: E731
+        site, count = int(rng.integers(5)), int(rng.integers(1, 5))
+        keys = []
+        for u in range(n):
+            if available[u]:
+                eta = turnout(u) + travel[world.units.base[u], site] + world.access_s[site]
+                local = bool(world.units.local[u])
+                keys.append((not (local and eta <= 360.0), eta if local else eta + 240.0, u))
+        expected = [u for _, _, u in sorted(keys)[:count]]
+        assert [c.unit for c in policy.choose(site, "engine", count, available, turnout)] == expected
+
+
+def test_local_unit_within_limit_beats_a_sooner_mutual_aid_unit_met_first():
+    """Mutual aid (scan bound 330 s) is met before the local unit (bound 360 s), yet the local one within the
+    6-minute limit must win: the scan may not stop at the first bound beyond the chosen unit's estimate."""
+    from sim.dispatch import NearestEta
+
+    bases = [
+        {"id": "local", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
+        {
+            "id": "other",
+            "lon": 121.0,
+            "lat": 30.0,
+            "turnout_min": 0.5,
+            "jurisdiction": "other",
+            "units": [{"type": "engine", "count": 1}],
+        },
+    ]
+    mutual_aid = {"activation_delay_min": 4, "local_eta_limit_min": 6}
+    world = world_from_matrix(tiny_scenario(bases, dispatch={"mutual_aid": mutual_aid}), [[300.0], [60.0]])
+    mean_s = [d.mean_s() for d in world.units.turnout]
+    chosen = NearestEta(world).choose(0, "engine", 1, [True, True], lambda u: mean_s[u])
+    assert [(c.unit, c.mutual_aid, c.eta_s) for c in chosen] == [(0, False, 360.0)]
