@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
 from sim.world import World
 
-
-class Choice(NamedTuple):
-    unit: int
-    mutual_aid: bool
-    eta_s: float
+Choice = tuple[int, bool, float]
+"""A unit chosen: its index, whether it comes as mutual aid, and its estimated arrival (s). A plain tuple: it is
+made for every dispatch."""
 
 
 class NearestEta:
@@ -77,7 +74,7 @@ class NearestEta:
             elif key < best[-1]:
                 best.pop()
                 bisect.insort(best, key)
-        return [Choice(unit, not self._local[unit], eta) for _, eta, unit in best]
+        return [(unit, not self._local[unit], eta) for _, eta, unit in best]
 
     def _scan_order(self, site: int, unit_type: str) -> list[tuple[float, int]]:
         """The units of a type by a lower bound of their estimated arrival at a site (built once per pair)."""

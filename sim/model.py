@@ -309,9 +309,11 @@ class Model:
                 if self.next_change_s[unit] <= now:
                     self._catch_up(unit, now)
             count = inc.outstanding[unit_type]
-            for choice in self.policy.choose(inc.site, unit_type, count, self.available, self.expected_turnout_s):
+            for unit, mutual_aid, _ in self.policy.choose(
+                inc.site, unit_type, count, self.available, self.expected_turnout_s
+            ):
                 inc.outstanding[unit_type] -= 1
-                self._dispatch(choice.unit, inc, choice.mutual_aid, now)
+                self._dispatch(unit, inc, mutual_aid, now)
         inc.outstanding = {t: c for t, c in inc.outstanding.items() if c > 0}
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:

@@ -157,7 +157,7 @@ def test_nearest_eta_scan_agrees_with_ranking_every_unit():
                 local = bool(world.units.local[u])
                 keys.append((not (local and eta <= 360.0), eta if local else eta + 240.0, u))
         expected = [u for _, _, u in sorted(keys)[:count]]
-        assert [c.unit for c in policy.choose(site, "engine", count, available, turnout)] == expected
+        assert [unit for unit, _, _ in policy.choose(site, "engine", count, available, turnout)] == expected
 
 
 def test_local_unit_within_limit_beats_a_sooner_mutual_aid_unit_met_first():
@@ -180,4 +180,4 @@ def test_local_unit_within_limit_beats_a_sooner_mutual_aid_unit_met_first():
     world = world_from_matrix(tiny_scenario(bases, dispatch={"mutual_aid": mutual_aid}), [[300.0], [60.0]])
     mean_s = [d.mean_s() for d in world.units.turnout]
     chosen = NearestEta(world).choose(0, "engine", 1, [True, True], lambda u: mean_s[u])
-    assert [(c.unit, c.mutual_aid, c.eta_s) for c in chosen] == [(0, False, 360.0)]
+    assert chosen == [(0, False, 360.0)]
