@@ -182,8 +182,8 @@ class Model:
         self.recall_s = [0.0] * n
         self.prof_last = [fixed.initial_proficiency] * n
         self.prof_at_s = [0.0] * n
-        self.drill_count = [0] * n  # drills begun; the next one is due at first + count x interval
-        self.next_change_s = [self._drill_due_s(u) for u in range(n)]  # back at base, drill start or drill end
+        self.drill_count = [0] * n  # drills begun: the next one is due at drills.due_s[unit][count]
+        self.next_change_s = [due[0] for due in self.drills.due_s]  # back at base, drill start or drill end
         self.wake_at_s = [math.inf] * n
         self.waiting: list[_Incident] = []
         self.rows: list[tuple] = []
@@ -405,18 +405,13 @@ class Model:
             status = self.status[unit]
             if status == UnitStatus.RETURNING:
                 self.set_status(unit, UnitStatus.AVAILABLE, next_s)
-                self.next_change_s[unit] = self._drill_due_s(unit)
+                self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
             elif status == UnitStatus.AVAILABLE and start_drills:
                 self._start_drill(unit, max(next_s, self.status_since[unit]), until_s)
             elif status == UnitStatus.DRILL_OFF_SITE or status == UnitStatus.DRILL_AT_BASE:
                 self._end_drill(unit, next_s)
             else:
                 return
-
-    def _drill_due_s(self, unit: int) -> float:
-        """When the unit's next drill is due (infinity if none is due before the horizon)."""
-        due_s = self.drills.first_at_s[unit] + self.drill_count[unit] * self.drills.interval_s[unit]
-        return due_s if due_s < self.drills.horizon_s else math.inf
 
     def _start_drill(self, unit: int, at_s: float, until_s: float) -> None:
         """Start a drill at ``at_s``; if it is over by ``until_s`` it ends at once."""
@@ -442,7 +437,7 @@ class Model:
         self.recall_s[unit] = 0.0
         self.rows.append((at_s, _DRILL_END, NO_ID, unit, level))
         self.set_status(unit, UnitStatus.AVAILABLE, at_s)
-        self.next_change_s[unit] = self._drill_due_s(unit)
+        self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
 
     def _wake_at(self, unit: int, at_s: float) -> None:
         """Time the moment a busy unit is free again (once), so that a waiting incident gets it then."""
@@ -471,14 +466,12 @@ def _on_scene_at(dispatch: tuple[int, float]) -> float:
 class _UnitDrills:
     """Each unit's drill plan as plain lists (a unit without drills: never due, proficiency kept)."""
 
-    first_at_s: list[float]
-    interval_s: list[float]
+    due_s: list[list[float]]  # when each drill is due (first + k x interval, before the horizon), then infinity
     duration_s: list[float]
     off_site: list[bool]
     recall_s: list[float]  # extra turnout while drilling at base
     gain: list[float]
     half_life_s: list[float]
-    horizon_s: float  # no drill starts at or after it
 
 
 def _unit_drills(world: World) -> _UnitDrills:
@@ -486,15 +479,21 @@ def _unit_drills(world: World) -> _UnitDrills:
     plans = drill_plans(scenario, world.units.base, world.units.unit_type)
     readiness = scenario.readiness
     return _UnitDrills(
-        first_at_s=[math.inf if p is None else p.first_at_s for p in plans],
-        interval_s=[0.0 if p is None else p.interval_s for p in plans],
+        due_s=[_due_s(p, scenario.horizon_s) for p in plans],
         duration_s=[0.0 if p is None else p.duration_s for p in plans],
         off_site=[p is not None and p.spec.off_site for p in plans],
         recall_s=[0.0 if p is None or p.spec.off_site else p.spec.recall_delay_min * 60.0 for p in plans],
         gain=[0.0 if p is None else readiness.drill_gain.get(p.spec.kind, 0.0) for p in plans],
         half_life_s=[math.inf if p is None else readiness.half_life_days * SECONDS_PER_DAY for p in plans],
-        horizon_s=scenario.horizon_s,
     )
+
+
+def _due_s(plan, horizon_s: float) -> list[float]:
+    """Due times of a unit's drills (none at or after the horizon), then infinity."""
+    due_s = []
+    while plan is not None and (at_s := plan.first_at_s + len(due_s) * plan.interval_s) < horizon_s:
+        due_s.append(at_s)
+    return due_s + [math.inf]
 
 
 @dataclass(frozen=True, eq=False)
