@@ -105,12 +105,16 @@ def demand_weights(world: World) -> np.ndarray:
     return world.sites.rate_per_s * 365.25 * 86400.0
 
 
-def cost_matrix_s(scenario: Scenario, network, world: World, candidates: Candidates, *, cache_dir=None) -> np.ndarray:
+def cost_matrix_s(
+    scenario: Scenario, network, world: World, candidates: Candidates, *, cache_dir=None, workers: int | None = None
+) -> np.ndarray:
     """(n_demand, n_candidates) seconds: turnout allowance + road travel from the site + last leg."""
     from sim.network import TravelTimes
     from sim.world import default_cache_dir
 
-    travel = TravelTimes.from_graph(network, candidates.node, cache_dir=cache_dir or default_cache_dir())
+    travel = TravelTimes.from_graph(
+        network, candidates.node, cache_dir=cache_dir or default_cache_dir(), workers=workers
+    )
     rows = np.asarray([travel.row(int(n)) for n in candidates.node])
     drive_s = travel.outbound_s[rows][:, world.site_node].astype(float).T
     return drive_s + world.access_s[:, None] + turnout_allowance_s(scenario)

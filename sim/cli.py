@@ -97,7 +97,8 @@ def _load_world(args):
 
     scenario = load_scenario(args.scenario)
     network = load_network(scenario)
-    world = build_world(scenario, network, progress=_progress(args, "shortest paths", unit="source"))
+    progress = _progress(args, "shortest paths", unit="source")
+    world = build_world(scenario, network, progress=progress, workers=args.workers)
     _say(
         args,
         f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
@@ -221,7 +222,7 @@ def cmd_site(args) -> int:
     index = {sid: i for i, sid in enumerate(outcome.candidates.site_id)}
     best_scenario = layout_scenario(scenario, outcome.candidates, [index[s] for s in best_layout["sites"]])
     best_run = run_replications(
-        build_world(best_scenario, network),
+        build_world(best_scenario, network, workers=args.workers),
         replications=args.replications,
         seed=args.seed,
         workers=args.workers,

@@ -42,11 +42,11 @@ class Variant:
     overrides: dict[str, Any]
 
 
-def variant_world(world: World, scenario: Scenario, network=None) -> World:
+def variant_world(world: World, scenario: Scenario, network=None, *, workers: int | None = None) -> World:
     """The world of a variant: rebuilt on the network, or (without one) reusing the travel times when the bases and
     sites are unchanged."""
     if network is not None:
-        return build_world(scenario, network)
+        return build_world(scenario, network, workers=workers)
     same_bases = [b.id for b in active_bases(scenario)] == [b.id for b in world.bases]
     if not same_bases:
         raise RescuesimError("this variant changes which bases hold units: it needs the road network")
@@ -70,7 +70,10 @@ def run_variants(
         if progress:
             progress(v.name)
         results[v.name] = run_replications(
-            variant_world(world, scenario, network), replications=replications, seed=seed, workers=workers
+            variant_world(world, scenario, network, workers=workers),
+            replications=replications,
+            seed=seed,
+            workers=workers,
         )
     return results
 
@@ -246,7 +249,7 @@ def run_study(
     cells = study_cells(spec)
     folder = Path(results_root) / slugify(scenario.name) / f"study-{slugify(spec.name)}"
     (folder / "cells").mkdir(parents=True, exist_ok=True)
-    world_for = world_for or _network_worlds(scenario)
+    world_for = world_for or _network_worlds(scenario, workers)
     rows = []
     for cell in cells:
         cell_dir = folder / "cells" / cell_id(cell)
@@ -270,7 +273,7 @@ def run_study(
     return folder
 
 
-def _network_worlds(scenario: Scenario) -> Callable[[Scenario], World]:
+def _network_worlds(scenario: Scenario, workers: int | None = None) -> Callable[[Scenario], World]:
     """Worlds on the scenario's road network, loaded on first use."""
     from sim.world import load_network
 
@@ -279,7 +282,7 @@ def _network_worlds(scenario: Scenario) -> Callable[[Scenario], World]:
     def world_for(variant: Scenario) -> World:
         nonlocal network
         network = network if network is not None else load_network(scenario)
-        return build_world(variant, network)
+        return build_world(variant, network, workers=workers)
 
     return world_for
 
@@ -349,7 +352,7 @@ def siting_study(
 
     scenario = world.scenario
     candidates = build_candidates(scenario, network, world)
-    cost_s = cost_matrix_s(scenario, network, world, candidates)
+    cost_s = cost_matrix_s(scenario, network, world, candidates, workers=workers)
     weights = demand_weights(world)
     target_s = None if target_min is None else target_min * 60.0
     if model == "lscp":
@@ -381,7 +384,11 @@ def siting_study(
             progress(name)
         variant = layout_scenario(scenario, candidates, open_sites)
         result = run_replications(
-            build_world(variant, network), replications=replications, seed=seed, workers=workers, dask=dask
+            build_world(variant, network, workers=workers),
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            dask=dask,
         )
         ids = [candidates.site_id[i] for i in open_sites]
         row: dict[str, Any] = {

@@ -61,8 +61,16 @@ def load_network(scenario: Scenario, cache_dir: Path | None = None):
     )
 
 
-def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = None, progress=None) -> World:
-    """Snap sites and bases to the network and compute the base-to-site travel times."""
+def build_world(
+    scenario: Scenario,
+    network=None,
+    *,
+    cache_dir: Path | None = None,
+    progress=None,
+    workers: int | None = None,
+) -> World:
+    """Snap sites and bases to the network and compute the base-to-site travel times (``workers``: processes for
+    the shortest paths, see :meth:`TravelTimes.from_graph`)."""
     from sim.network import TravelTimes
 
     _check_geometry(scenario)
@@ -70,7 +78,9 @@ def build_world(scenario: Scenario, network=None, *, cache_dir: Path | None = No
     sites = build_sites(scenario)
     bases = active_bases(scenario)
     base_node, site_node, site_snap_m = _snap_all(scenario, network, sites, bases)
-    travel = TravelTimes.from_graph(network, base_node, cache_dir=cache_dir or default_cache_dir(), progress=progress)
+    travel = TravelTimes.from_graph(
+        network, base_node, cache_dir=cache_dir or default_cache_dir(), progress=progress, workers=workers
+    )
     rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
     return world_from_matrix(
         scenario,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+
 import networkx as nx
 import numpy as np
 import osmnx
@@ -9,7 +14,7 @@ import pytest
 
 import sim.network as network_mod
 from sim.errors import NetworkError
-from sim.network import DEFAULT_SPEEDS_KPH, RoadNetwork, TravelTimes, build_network, load_graph
+from sim.network import DEFAULT_SPEEDS_KPH, RoadNetwork, TravelTimes, build_network, grid_network, load_graph
 
 SPEEDS = {"primary": 36.0, "residential": 18.0, "default": 36.0}  # 10 m/s and 5 m/s
 
@@ -273,7 +278,7 @@ def test_travel_time_cache_hit_and_keyed_by_content(tmp_path, monkeypatch):
     first = TravelTimes.from_graph(net, [0, 1], cache_dir=tmp_path)
     assert [p.name.startswith("travel-") for p in tmp_path.iterdir()] == [True]  # one file, no temporary left
 
-    def no_dijkstra(*args):
+    def no_dijkstra(*args, **kwargs):
         raise RuntimeError("cache not used")
 
     monkeypatch.setattr(network_mod, "_dijkstra", no_dijkstra)
@@ -286,6 +291,113 @@ def test_travel_time_cache_hit_and_keyed_by_content(tmp_path, monkeypatch):
         TravelTimes.from_graph(slower, [0, 1], cache_dir=tmp_path)
     with pytest.raises(RuntimeError, match="cache not used"):
         TravelTimes.from_graph(net, [0, 2], cache_dir=tmp_path)
+
+
+def _lattice() -> RoadNetwork:
+    """A 50 x 50 street grid where every third street is slower one way (inbound times differ from outbound)."""
+    grid = grid_network(2500, (121.0, 30.0, 121.05, 30.05), DEFAULT_SPEEDS_KPH)
+    edge = np.arange(grid.n_edges)
+    slower_back = (edge >= grid.n_edges // 2) & (edge % 3 == 0)  # grid_network lists the way back second
+    return RoadNetwork.from_arrays(
+        node_id=grid.node_id,
+        lon=grid.lon,
+        lat=grid.lat,
+        tail=grid.edge_tail.astype(np.int64),
+        head=grid.edge_head.astype(np.int64),
+        length_m=grid.edge_length_m * np.where(slower_back, 1.5, 1.0),
+        highway=grid.edge_highway,
+        speeds_kph=DEFAULT_SPEEDS_KPH,
+    )
+
+
+_SOURCES = [2400, 17, 1234, 17, 0, 2499, 640, 1900, 333, 1500, 90, 2100, 777, 1111, 45, 2222, 1300, 999, 12, 2012]
+
+
+@pytest.fixture
+def pools(monkeypatch) -> list[int]:
+    """Any run big enough for workers (threshold 0); records the worker count of every process pool started."""
+    started: list[int] = []
+
+    class Recording(ProcessPoolExecutor):
+        def __init__(self, max_workers, **kwargs):
+            started.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(network_mod, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(network_mod, "_PARALLEL_MIN_PAIRS", {"fork": 0, "spawn": 0})
+    return started
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"] if sys.platform == "linux" else ["spawn"])
+def test_worker_processes_give_byte_identical_tables(method, pools, monkeypatch, tmp_path):
+    net = _lattice()
+    serial = TravelTimes.from_graph(net, _SOURCES, workers=1)
+    assert pools == []
+    monkeypatch.setattr(network_mod, "_start_method", lambda: method)
+    seen = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to serial would warn: the workers must really have run
+        parallel = TravelTimes.from_graph(
+            net, _SOURCES, workers=2, cache_dir=tmp_path, progress=lambda done, total: seen.append((done, total))
+        )
+    assert pools == [2]
+    assert np.array_equal(parallel.source_nodes, serial.source_nodes)
+    assert np.array_equal(parallel.outbound_s, serial.outbound_s) and np.array_equal(
+        parallel.inbound_s, serial.inbound_s
+    )
+    assert parallel.outbound_s.dtype == np.float32 and not np.array_equal(parallel.outbound_s, parallel.inbound_s)
+    unique = len(set(_SOURCES))
+    assert seen[-1] == (2 * unique, 2 * unique) and len(seen) > 2  # several chunks, reported as they arrive
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen})
+    assert multiprocessing.active_children() == []  # the pool is shut down and joined
+
+    def no_dijkstra(*args, **kwargs):
+        raise RuntimeError("cache not used")
+
+    monkeypatch.setattr(network_mod, "_dijkstra", no_dijkstra)
+    cached = TravelTimes.from_graph(net, _SOURCES, workers=1, cache_dir=tmp_path)  # the key ignores workers
+    assert np.array_equal(cached.inbound_s, serial.inbound_s)
+
+
+def test_small_runs_and_one_worker_stay_in_process(pools, monkeypatch):
+    net = _lattice()
+    TravelTimes.from_graph(net, _SOURCES, workers=1)
+    monkeypatch.setattr(network_mod, "_PARALLEL_MIN_PAIRS", {"fork": 10**9, "spawn": 10**9})
+    TravelTimes.from_graph(net, _SOURCES, workers=4)
+    assert pools == []
+    with pytest.raises(ValueError, match=r"workers\(=0\) must be an int >= 1 or None"):
+        TravelTimes.from_graph(net, [0], workers=0)
+
+
+def _tables_in_child(workers):
+    travel = TravelTimes.from_graph(_lattice(), _SOURCES, workers=workers)
+    return travel.outbound_s, travel.inbound_s
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the forked pool inherits the lowered threshold")
+def test_daemonic_process_computes_serially(pools):
+    serial = TravelTimes.from_graph(_lattice(), _SOURCES, workers=1)
+    with multiprocessing.get_context("fork").Pool(1) as daemonic:  # its workers may not start children
+        outbound, inbound = daemonic.apply(_tables_in_child, (2,))
+    assert np.array_equal(outbound, serial.outbound_s) and np.array_equal(inbound, serial.inbound_s)
+
+
+def _failing_initializer(*args):
+    raise RuntimeError("worker cannot start")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the forked pool inherits the patched initializer")
+def test_broken_pool_falls_back_to_serial_with_a_warning(pools, monkeypatch):
+    net = _lattice()
+    serial = TravelTimes.from_graph(net, _SOURCES, workers=1)
+    monkeypatch.setattr(network_mod, "_start_method", lambda: "fork")
+    monkeypatch.setattr(network_mod, "_init_worker", _failing_initializer)
+    seen = []
+    with pytest.warns(RuntimeWarning, match=r"worker processes failed \(BrokenProcessPool.*in this process"):
+        again = TravelTimes.from_graph(net, _SOURCES, workers=2, progress=lambda done, total: seen.append(done))
+    assert pools == [2] and seen[-1] == 2 * len(set(_SOURCES))
+    assert np.array_equal(again.outbound_s, serial.outbound_s) and np.array_equal(again.inbound_s, serial.inbound_s)
+    assert multiprocessing.active_children() == []
 
 
 def test_damaged_cache_file_is_recomputed(tmp_path):
