@@ -46,11 +46,13 @@ class NearestEta:
         count: int,
         available: Sequence[bool],
         expected_turnout_s: Callable[[int], float],
+        travel_factor: float = 1.0,
     ) -> list[Choice]:
         """Up to ``count`` units for one requirement, best first (fewer if not enough are available).
 
         Local units that can arrive within the limit come first, by ETA; then every other unit (local ones beyond
         the limit, and mutual aid with its activation delay added) by ETA. Ties go to the lower unit index.
+        ``travel_factor`` (>= 1: congestion now) multiplies the road travel times.
         """
         best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted; a key sorts as the ranking does
         limit_s = self._local_limit_s
@@ -64,7 +66,7 @@ class NearestEta:
                     break  # nobody left can beat the chosen ones
             if not available[unit]:
                 continue
-            eta = expected_turnout_s(unit) + travel[unit_base[unit]][site] + access_s
+            eta = expected_turnout_s(unit) + travel[unit_base[unit]][site] * travel_factor + access_s
             if self._local[unit]:
                 key = (eta > limit_s, eta, unit)
             else:

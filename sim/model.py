@@ -14,6 +14,7 @@ derived from it.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass, field
@@ -227,6 +228,13 @@ class Model:
         p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
         return self.fixed.turnout_mean_s[unit] * (1.0 + self.fixed.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
 
+    def travel_factor(self, at_s: float) -> float:
+        """Congestion factor on a road trip starting at ``at_s`` (the scenario's daily traffic windows)."""
+        from_s = self.fixed.traffic_from_s
+        if len(from_s) == 1:  # free flow all day
+            return 1.0
+        return self.fixed.traffic_factor[bisect.bisect_right(from_s, at_s % SECONDS_PER_DAY) - 1]
+
     def _at(self, at_s: float, callback, *args) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
         ``now + (at_s - now)`` may differ from it in the last bit)."""
@@ -310,7 +318,7 @@ class Model:
                     self._catch_up(unit, now)
             count = inc.outstanding[unit_type]
             for unit, mutual_aid, _ in self.policy.choose(
-                inc.site, unit_type, count, self.available, self.expected_turnout_s
+                inc.site, unit_type, count, self.available, self.expected_turnout_s, self.travel_factor(now)
             ):
                 inc.outstanding[unit_type] -= 1
                 self._dispatch(unit, inc, mutual_aid, now)
@@ -331,7 +339,8 @@ class Model:
         turnout_s = draw * slowdown(self.proficiency(unit, now), fixed.turnout_penalty) + recall_s
         mobilised_at = now + (fixed.activation_s if mutual_aid else 0.0)
         en_route_at = mobilised_at + turnout_s
-        road_end_at = en_route_at + fixed.travel_out_s[fixed.unit_base[unit]][inc.site]
+        drive_s = fixed.travel_out_s[fixed.unit_base[unit]][inc.site] * self.travel_factor(en_route_at)
+        road_end_at = en_route_at + drive_s
         on_scene_at = road_end_at + fixed.access_s[inc.site]
         append = self.rows.append  # the phases are fixed now: five rows at once (the hot path of the model)
         append((now, _DISPATCH, i, unit, float(mutual_aid)))
@@ -374,9 +383,11 @@ class Model:
         append = self.rows.append
         append((now, _CLEARED, i, NO_ID, float(withdrawn)))
         access_s = self.fixed.access_s[inc.site]
+        travel_in_s = self.fixed.travel_in_s
         for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
-            back_at = released_at + (access_s + self.fixed.travel_in_s[self.fixed.unit_base[unit]][inc.site])
+            drive_s = travel_in_s[self.fixed.unit_base[unit]][inc.site] * self.travel_factor(released_at + access_s)
+            back_at = released_at + (access_s + drive_s)
             append((released_at, _RELEASED, i, unit, 0.0))
             append((back_at, _AT_BASE, i, unit, 0.0))
             self.set_status(unit, UnitStatus.RETURNING, now)
@@ -511,6 +522,8 @@ class _Fixed:
     unit_turnout: list[int]  # each unit's one
     on_scene: dict[str, list[Duration]]  # by incident type: levels 1-4
     drills: _UnitDrills
+    traffic_from_s: list[float]  # the travel factor as a step function of the time of day: where each step starts
+    traffic_factor: list[float]  # and its factor
     initial_proficiency: float
     turnout_penalty: float
     on_scene_penalty: float
@@ -526,6 +539,10 @@ def _fixed(world: World) -> _Fixed:
     turnout: dict[Duration, int] = {}
     unit_turnout = [turnout.setdefault(dist, len(turnout)) for dist in world.units.turnout]
     types = scenario.all_incident_types()
+    traffic = {0.0: 1.0}
+    for period in sorted(scenario.traffic, key=lambda p: p.from_h):  # a window may start where the last one ends
+        traffic |= {period.from_h * 3600.0: period.travel_factor, period.to_h * 3600.0: 1.0}
+    traffic = dict(sorted(traffic.items()))
     return _Fixed(
         policy=make_policy(world),
         unit_base=world.units.base.tolist(),
@@ -538,6 +555,8 @@ def _fixed(world: World) -> _Fixed:
         unit_turnout=unit_turnout,
         on_scene={name: [t.on_scene(level) for level in range(1, 5)] for name, t in types.items()},
         drills=_unit_drills(world),
+        traffic_from_s=list(traffic),
+        traffic_factor=list(traffic.values()),
         initial_proficiency=readiness.initial_proficiency,
         turnout_penalty=readiness.turnout_penalty,
         on_scene_penalty=readiness.on_scene_penalty,

@@ -55,6 +55,21 @@ class NetworkSpec(StrictModel):
         return self
 
 
+class TrafficPeriod(StrictModel):
+    """A daily window (hours from midnight; the simulation starts at midnight) in which road travel times are
+    multiplied by ``travel_factor`` (congestion: >= 1; free-flow speeds are the baseline)."""
+
+    from_h: float = Field(ge=0, lt=24)
+    to_h: float = Field(gt=0, le=24)
+    travel_factor: float = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrafficPeriod:
+        if self.to_h <= self.from_h:
+            raise ValueError(f"to_h must be after from_h, got from_h={self.from_h:g}, to_h={self.to_h:g}")
+        return self
+
+
 class Target(StrictModel):
     name: str
     applies_to: Literal["all", "park", "pipeline", "hca", "site"] = "all"
@@ -261,6 +276,9 @@ class Scenario(StrictModel):
     replications: int = Field(default=10, gt=0)
     network: NetworkSpec = NetworkSpec()
     speeds_kph: dict[str, float] = Field(default_factory=dict, description="merged over the defaults per road class")
+    traffic: tuple[TrafficPeriod, ...] = Field(
+        default=(), description="daily windows of slower road travel (rush hours); none: free flow all day"
+    )
     targets: tuple[Target, ...] = ()
     parks: tuple[Park, ...] = ()
     pipelines: tuple[Pipeline, ...] = ()
@@ -359,6 +377,10 @@ def _cross_problems(s: Scenario) -> list[str]:
             problems += [
                 f"response_plans.{t}.{level}.{u}: count must be > 0, got {c}" for u, c in plan.items() if c <= 0
             ]
+    windows = sorted(enumerate(s.traffic), key=lambda item: item[1].from_h)
+    for (i, a), (j, b) in zip(windows, windows[1:], strict=False):
+        if b.from_h < a.to_h:
+            problems.append(f"traffic[{j}]: overlaps traffic[{i}] ({a.from_h:g}-{a.to_h:g} h)")
     if not any(b.units for b in s.bases):
         problems.append("bases: no base has any units")
     if not (s.parks or s.pipelines or s.sites):

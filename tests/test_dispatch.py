@@ -181,3 +181,18 @@ def test_local_unit_within_limit_beats_a_sooner_mutual_aid_unit_met_first():
     mean_s = [d.mean_s() for d in world.units.turnout]
     chosen = NearestEta(world).choose(0, "engine", 1, [True, True], lambda u: mean_s[u])
     assert chosen == [(0, False, 360.0)]
+
+
+def test_rush_hour_favours_the_unit_with_the_shorter_drive():
+    """Free flow: B (30 s turnout + 180 s drive) beats A (120 s + 100 s); with drives doubled, A (320 s) beats B."""
+    from sim.dispatch import NearestEta
+
+    bases = [
+        {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 2, "units": [{"type": "engine", "count": 1}]},
+        {"id": "b", "lon": 121.0, "lat": 30.0, "turnout_min": 0.5, "units": [{"type": "engine", "count": 1}]},
+    ]
+    world = world_from_matrix(tiny_scenario(bases), [[100.0], [180.0]])
+    policy = NearestEta(world)
+    mean_s = [d.mean_s() for d in world.units.turnout]
+    assert policy.choose(0, "engine", 1, [True, True], lambda u: mean_s[u]) == [(1, False, 210.0)]
+    assert policy.choose(0, "engine", 1, [True, True], lambda u: mean_s[u], 2.0) == [(0, False, 320.0)]

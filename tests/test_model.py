@@ -97,3 +97,35 @@ def test_mmc_matches_erlang_c():
         half = stats.t.ppf(0.995, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
         assert abs(v.mean() - theory) <= half, (v.mean(), theory, half)
         assert half < 0.25 * theory  # the check is tight enough to catch a wrong model
+
+
+def test_rush_hours_slow_road_travel_both_ways_every_day():
+    """Road travel (not the last leg) is multiplied by the factor of the window in which the drive starts."""
+    traffic = [{"from_h": 0, "to_h": 1, "travel_factor": 2.0}, {"from_h": 1, "to_h": 2, "travel_factor": 1.5}]
+    world = world_from_matrix(tiny_scenario(ONE_ENGINE, traffic=traffic), [[120.0]], [[150.0]], access_s=[30.0])
+    day3 = 3 * 86400.0
+    rows = trace(simulate(world, stream([100.0, day3 + 5400.0])), {"EN_ROUTE", "AT_ROAD_END", "RELEASED", "AT_BASE"})
+    assert rows == [
+        (160.0, "EN_ROUTE", 0, 0),
+        (400.0, "AT_ROAD_END", 0, 0),  # starts at 0.04 h: 2 x 120 s
+        (2230.0, "RELEASED", 0, 0),
+        (2560.0, "AT_BASE", 0, 0),  # 30 s on foot, then 2 x 150 s from 0.63 h
+        (day3 + 5460.0, "EN_ROUTE", 1, 0),
+        (day3 + 5640.0, "AT_ROAD_END", 1, 0),  # 1.52 h on day 3: 1.5 x 120 s
+        (day3 + 7470.0, "RELEASED", 1, 0),
+        (day3 + 7650.0, "AT_BASE", 1, 0),  # the drive back starts at 2.08 h: free flow
+    ]
+
+
+def test_traffic_windows_are_checked():
+    from sim.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"traffic\[1\]: overlaps traffic\[0\] \(7-9 h\)"):
+        tiny_scenario(
+            ONE_ENGINE,
+            traffic=[{"from_h": 7, "to_h": 9, "travel_factor": 1.2}, {"from_h": 8, "to_h": 10, "travel_factor": 1.3}],
+        )
+    with pytest.raises(ScenarioError, match=r"traffic\[0\]: to_h must be after from_h, got from_h=12, to_h=11"):
+        tiny_scenario(ONE_ENGINE, traffic=[{"from_h": 12, "to_h": 11, "travel_factor": 1.5}])
+    with pytest.raises(ScenarioError, match=r"traffic\[0\]\.travel_factor: must be >= 1"):
+        tiny_scenario(ONE_ENGINE, traffic=[{"from_h": 7, "to_h": 9, "travel_factor": 0.8}])
