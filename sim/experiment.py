@@ -3,8 +3,9 @@
 Replication r of a scenario with seed S draws its incidents from ``SeedSequence(S).spawn(R)[r]``: the streams do not
 depend on the number of replications asked for beyond r, nor on bases, drills or dispatch, so variants compared
 with the same seed face identical incidents (common random numbers). The model itself draws nothing: every random
-duration comes from uniforms generated with the incident. Results are concatenated in replication order, so any
-number of workers gives byte-identical tables.
+duration comes from uniforms generated with the incident. Workers return each replication's raw outputs (event log,
+time in each status, what the tables need of the incidents); the parent concatenates them in replication order and
+derives the tables once for all replications, so any number of workers gives byte-identical tables.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from sim.hazards import IncidentStream, generate_incidents
-from sim.metrics import event_table, incident_table, kpis_per_replication, unit_table
+from sim.metrics import (
+    ReplicationOutputs,
+    event_table_of,
+    incident_table_of,
+    kpis_per_replication,
+    unit_table_of,
+)
 from sim.model import simulate
 from sim.world import World
 
@@ -43,16 +50,10 @@ def incident_stream(world: World, seed: int, replication: int) -> IncidentStream
     return generate_incidents(world.scenario, world.sites, np.random.default_rng(child))
 
 
-def run_one(world: World, seed: int, replication: int) -> tuple[pd.DataFrame, pd.DataFrame, tuple, pd.DataFrame]:
-    """Simulate one replication and derive its incident, unit and event tables."""
+def run_one(world: World, seed: int, replication: int) -> ReplicationOutputs:
+    """Simulate one replication: its raw outputs, from which the tables are derived."""
     stream = incident_stream(world, seed, replication)
-    out = simulate(world, stream)
-    return (
-        incident_table(world, stream, out, replication),
-        unit_table(world, out, replication),
-        out.notes,
-        event_table(world, out, replication),
-    )
+    return ReplicationOutputs.of_one(replication, simulate(world, stream), stream)
 
 
 _WORKER_WORLD: World | None = None
@@ -81,33 +82,51 @@ def run_replications(
     dask: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Run replications 0..R-1 and collect the tables.
+    """Run replications 0..R-1 and derive the tables.
 
     Serially with ``workers=1``, in a local process pool otherwise, or on Dask with ``dask="local"`` (a
     LocalCluster of ``workers`` processes) or ``dask="tcp://host:8786"`` (an existing scheduler).
     """
-    scenario = world.scenario
-    replications = replications or scenario.replications
-    seed = scenario.seed if seed is None else seed
+    seed = world.scenario.seed if seed is None else seed
+    outputs = simulate_replications(
+        world, replications=replications, seed=seed, workers=workers, dask=dask, progress=progress
+    )
+    return derive_result(world, seed, outputs)
+
+
+def simulate_replications(
+    world: World,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplicationOutputs:
+    """Simulate replications 0..R-1 (as :func:`run_replications`) and gather their raw outputs in order."""
+    replications = replications or world.scenario.replications
+    seed = world.scenario.seed if seed is None else seed
     workers = default_workers() if workers is None else workers
     if dask:
         parts = list(_map_dask(world, seed, range(replications), workers, dask, progress))
     else:
         parts = list(_map(world, seed, range(replications), min(workers, replications), progress))
-    incidents = pd.concat([p[0] for p in parts], ignore_index=True)
-    units = pd.concat([p[1] for p in parts], ignore_index=True)
-    events = pd.concat([p[3] for p in parts], ignore_index=True)
-    notes = tuple(sorted({n for p in parts for n in p[2]} | set(world.notes)))
-    kpis = kpis_per_replication(incidents, scenario.targets, replications)
+    return ReplicationOutputs.concat(parts)
+
+
+def derive_result(world: World, seed: int, outputs: ReplicationOutputs) -> RunResult:
+    """The tables and KPIs of replications 0..R-1, derived at once from their raw outputs (in that order)."""
+    incidents = incident_table_of(world, outputs)
+    replications = len(outputs.replication)
     return RunResult(
         world=world,
         seed=seed,
         replications=replications,
         incidents=incidents,
-        units=units,
-        kpis=kpis,
-        events=events,
-        notes=notes,
+        units=unit_table_of(world, outputs),
+        kpis=kpis_per_replication(incidents, world.scenario.targets, replications),
+        events=event_table_of(world, outputs),
+        notes=tuple(sorted(set(outputs.notes) | set(world.notes))),
     )
 
 

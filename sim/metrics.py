@@ -11,7 +11,11 @@ Student-t 95% confidence interval.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,164 +23,248 @@ from scipy import stats
 
 from sim.forces import UnitStatus
 from sim.hazards import IncidentStream
-from sim.model import EventKind, SimOutput
-from sim.readiness import SECONDS_PER_DAY, proficiency_curve
+from sim.model import NO_ID, EventKind, SimOutput
+from sim.readiness import SECONDS_PER_DAY, proficiency_curves
 from sim.scenario import Target
 from sim.world import World
 
 BUSY = (UnitStatus.MOBILISING, UnitStatus.EN_ROUTE, UnitStatus.ON_SCENE, UnitStatus.RETURNING)
+_PHASES = (EventKind.DISPATCH, EventKind.MOBILISED, EventKind.EN_ROUTE, EventKind.AT_ROAD_END, EventKind.ON_SCENE)
+_CURVE_CELLS = 1 << 19  # proficiency-curve points held at once when averaging them (bounds the memory)
+
+
+@dataclass(frozen=True, eq=False)
+class ReplicationOutputs:
+    """The raw outputs of replications one after the other, in replication order: every table is derived from them.
+
+    Per replication its number, counts of incidents and events, end and time in each status per unit; per incident
+    (in call order within its replication) what the tables need of the incident stream; the event logs (each in
+    time order, ids local to the replication, ``NO_ID`` where absent) concatenated.
+    """
+
+    replication: np.ndarray  # (R,) int64
+    n_incidents: np.ndarray  # (R,) int64
+    n_events: np.ndarray  # (R,) int64
+    end_s: np.ndarray  # (R,)
+    status_time_s: np.ndarray  # (R, n_units, len(UnitStatus))
+    call_at_s: np.ndarray  # (N,) one row per incident
+    site: np.ndarray  # (N,) int64, index into the world's sites
+    km: np.ndarray  # (N,)
+    incident_type: np.ndarray  # (N,) object: type names
+    level: np.ndarray  # (N,) int64, initial level
+    events: np.ndarray  # EVENT_DTYPE rows of every replication
+    notes: tuple[str, ...]
+
+    @classmethod
+    def of_one(cls, replication: int, out: SimOutput, stream: IncidentStream | None = None) -> ReplicationOutputs:
+        """One replication's outputs (not the stream's uniforms; without a stream, no incidents: enough for the unit
+        and event tables)."""
+        if stream is None:
+            stream = IncidentStream(*(np.zeros(0, dtype=np.int64),) * 8, type_names=())
+        return cls(
+            replication=np.array([replication], dtype=np.int64),
+            n_incidents=np.array([len(stream)], dtype=np.int64),
+            n_events=np.array([len(out.events)], dtype=np.int64),
+            end_s=np.array([out.end_s], dtype=float),
+            status_time_s=out.status_time_s[np.newaxis],
+            call_at_s=stream.call_at_s,
+            site=np.asarray(stream.site, dtype=np.int64),
+            km=stream.km,
+            incident_type=np.asarray(stream.type_names, dtype=object)[stream.incident_type],
+            level=np.asarray(stream.level, dtype=np.int64),
+            events=out.events,
+            notes=out.notes,
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[ReplicationOutputs]) -> ReplicationOutputs:
+        """The parts one after the other (at least one part)."""
+        fields = [f.name for f in dataclasses.fields(cls) if f.name != "notes"]
+        joined = {name: np.concatenate([getattr(p, name) for p in parts]) for name in fields}
+        return cls(**joined, notes=tuple(sorted({n for p in parts for n in p.notes})))
+
+    def incident_replication(self) -> np.ndarray:
+        """Position (0..R-1) of each incident's replication."""
+        return np.repeat(np.arange(len(self.replication)), self.n_incidents)
+
+    def event_replication(self) -> np.ndarray:
+        """Position (0..R-1) of each event's replication."""
+        return np.repeat(np.arange(len(self.replication)), self.n_events)
+
+    def event_incident(self) -> np.ndarray:
+        """Each event's incident as a row of the incident table (``NO_ID`` where the event has none)."""
+        first = np.cumsum(self.n_incidents) - self.n_incidents
+        local = self.events["incident"]
+        return np.where(local == NO_ID, NO_ID, first[self.event_replication()] + local)
 
 
 def incident_table(world: World, stream: IncidentStream, out: SimOutput, replication: int) -> pd.DataFrame:
-    """One row per incident with its place, type, level and response-time parts (seconds)."""
-    ev = pd.DataFrame(out.events)
-    n = len(stream)
-    sites = world.sites
-    site = stream.site
-    df = pd.DataFrame(
-        {
-            "replication": np.full(n, replication, dtype=np.int64),
-            "incident": np.arange(n, dtype=np.int64),
-            "call_at_s": stream.call_at_s,
-            "site_id": sites.site_id[site] if n else np.array([], dtype=str),
-            "source": sites.source[site] if n else np.array([], dtype=str),
-            "source_kind": sites.source_kind[site] if n else np.array([], dtype=str),
-            "owner_id": sites.owner_id[site] if n else np.array([], dtype=str),
-            "km": stream.km,
-            "in_hca": sites.in_hca[site] if n else np.array([], dtype=bool),
-            "lon": sites.lon[site] if n else np.array([]),
-            "lat": sites.lat[site] if n else np.array([]),
-            "incident_type": np.asarray(stream.type_names, dtype=object)[stream.incident_type] if n else [],
-            "level_initial": stream.level,
-        }
-    )
-    unit_ids = np.asarray(world.units.unit_id, dtype=object)
-    base_ids = np.asarray([b.id for b in world.bases], dtype=object)
-    per = _unit_phases(ev)
-    first = per.sort_values(["incident", "on_scene_at"], kind="stable").dropna(subset=["on_scene_at"])
-    first = first.groupby("incident", sort=True).head(1).set_index("incident")
-    dispatch = ev[ev.kind == EventKind.DISPATCH].groupby("incident")
-    cleared = ev[ev.kind == EventKind.CLEARED].set_index("incident")
-    escal = ev[ev.kind == EventKind.ESCALATED].groupby("incident")["value"].max()
-    idx = df["incident"]
-    df["dispatched_at_s"] = idx.map(dispatch["time_s"].min())
-    df["waited_s"] = df["dispatched_at_s"] - df["call_at_s"]
-    df["first_unit"] = idx.map(first["unit"]).map(lambda u: unit_ids[int(u)] if pd.notna(u) else None)
-    df["first_base"] = idx.map(first["unit"]).map(lambda u: base_ids[world.units.base[int(u)]] if pd.notna(u) else None)
-    df["first_mutual_aid"] = idx.map(first["mutual_aid"]).fillna(0).astype(bool)
-    for part in ("activation_s", "turnout_s", "travel_s", "access_s"):
-        df[part] = idx.map(first[part])
-    df["first_arrival_s"] = idx.map(first["on_scene_at"]) - df["call_at_s"]
-    df["cleared_at_s"] = idx.map(cleared["time_s"])
-    df["on_scene_s"] = df["cleared_at_s"] - idx.map(first["on_scene_at"])
-    df["full_response_s"] = idx.map(_full_response_at(per, cleared)) - df["call_at_s"]
-    df["escalated"] = idx.isin(escal.index)
-    df["level_final"] = np.where(df["escalated"], idx.map(escal).fillna(0), df["level_initial"]).astype(np.int64)
-    df["units_sent"] = idx.map(dispatch.size()).fillna(0).astype(np.int64)
-    df["mutual_aid_units"] = idx.map(dispatch["value"].sum()).fillna(0).astype(np.int64)
-    return df
+    """One replication's incident table (see :func:`incident_table_of`)."""
+    return incident_table_of(world, ReplicationOutputs.of_one(replication, out, stream))
 
 
-def _unit_phases(ev: pd.DataFrame) -> pd.DataFrame:
-    """One row per (incident, unit) dispatch with the time of each phase."""
-    kinds = {
-        EventKind.DISPATCH: "dispatch_at",
-        EventKind.MOBILISED: "mobilised_at",
-        EventKind.EN_ROUTE: "en_route_at",
-        EventKind.AT_ROAD_END: "road_end_at",
-        EventKind.ON_SCENE: "on_scene_at",
-    }
-    sub = ev[ev.kind.isin([int(k) for k in kinds])]
-    wide = sub.pivot_table(index=["incident", "unit"], columns="kind", values="time_s", aggfunc="first")
-    wide = wide.rename(columns={int(k): v for k, v in kinds.items()})
-    for col in kinds.values():
-        if col not in wide:
-            wide[col] = np.nan
-    ma = ev[ev.kind == EventKind.DISPATCH].set_index(["incident", "unit"])["value"]
-    wide["mutual_aid"] = ma.reindex(wide.index).fillna(0).to_numpy() > 0
-    wide["activation_s"] = wide["mobilised_at"] - wide["dispatch_at"]
-    wide["turnout_s"] = wide["en_route_at"] - wide["mobilised_at"]
-    wide["travel_s"] = wide["road_end_at"] - wide["en_route_at"]
-    wide["access_s"] = wide["on_scene_at"] - wide["road_end_at"]
-    return wide.reset_index()
-
-
-def _full_response_at(per: pd.DataFrame, cleared: pd.DataFrame) -> pd.Series:
-    """Last arrival of the plan, where every dispatched unit arrived before clearing and nothing was withdrawn."""
-    if per.empty:
-        return pd.Series(dtype=float)
-    g = per.groupby("incident")
-    last = g["on_scene_at"].max()
-    complete = g["on_scene_at"].count() == g.size()
-    cleared_at = cleared["time_s"].reindex(last.index)
-    withdrawn = cleared["value"].reindex(last.index).fillna(0)
-    ok = complete & (last <= cleared_at) & (withdrawn == 0)
-    return last.where(ok)
+def unit_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
+    """One replication's unit table (see :func:`unit_table_of`)."""
+    return unit_table_of(world, ReplicationOutputs.of_one(replication, out))
 
 
 def event_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
-    """The event log with names: replication, time_s, event, incident, unit (None where absent), value."""
-    from sim.model import NO_ID
+    """One replication's event table (see :func:`event_table_of`)."""
+    return event_table_of(world, ReplicationOutputs.of_one(replication, out))
 
-    ev = out.events
-    unit_ids = np.asarray(world.units.unit_id, dtype=object)
-    unit = np.where(
-        ev["unit"] == NO_ID,
-        None,
-        unit_ids[np.clip(ev["unit"], 0, max(len(unit_ids) - 1, 0))] if len(unit_ids) else None,
-    )
+
+def incident_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
+    """One row per incident and replication with its place, type, level and response-time parts (seconds)."""
+    n = len(outs.call_at_s)
+    rep = outs.incident_replication()
+    first_row = np.cumsum(outs.n_incidents) - outs.n_incidents
+    sites = world.sites
+    site = outs.site
+    call_at_s = outs.call_at_s
+    df = {
+        "replication": outs.replication[rep],
+        "incident": np.arange(n, dtype=np.int64) - first_row[rep],
+        "call_at_s": call_at_s,
+        "site_id": sites.site_id[site],
+        "source": sites.source[site],
+        "source_kind": sites.source_kind[site],
+        "owner_id": sites.owner_id[site],
+        "km": outs.km,
+        "in_hca": sites.in_hca[site],
+        "lon": sites.lon[site],
+        "lat": sites.lat[site],
+        "incident_type": outs.incident_type,
+        "level_initial": outs.level,
+    }
+    incident = outs.event_incident()
+    sent = _sent(world, outs, incident)
+    closed = _clearing_and_escalation(outs, incident, n)
+    df["dispatched_at_s"] = sent["dispatched_at_s"]
+    df["waited_s"] = sent["dispatched_at_s"] - call_at_s
+    for col in ("first_unit", "first_base", "first_mutual_aid", "activation_s", "turnout_s", "travel_s", "access_s"):
+        df[col] = sent[col]
+    df["first_arrival_s"] = sent["first_on_scene_at_s"] - call_at_s
+    df["cleared_at_s"] = closed["cleared_at_s"]
+    df["on_scene_s"] = closed["cleared_at_s"] - sent["first_on_scene_at_s"]
+    complete = (sent["last_on_scene_at_s"] <= closed["cleared_at_s"]) & (closed["withdrawn"] == 0)
+    df["full_response_s"] = np.where(complete, sent["last_on_scene_at_s"], np.nan) - call_at_s
+    df["escalated"] = closed["escalated"]
+    df["level_final"] = np.where(closed["escalated"], closed["escalated_to"], outs.level).astype(np.int64)
+    df["units_sent"] = sent["units_sent"]
+    df["mutual_aid_units"] = sent["mutual_aid_units"]
+    return pd.DataFrame(df)
+
+
+def _dispatches(outs: ReplicationOutputs, event_incident: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    """One row per dispatch, sorted by incident then unit: its incident (a row of the incident table) and the log
+    rows of its phases (columns in ``_PHASES`` order; each phase is logged once per dispatch)."""
+    kind = outs.events["kind"]
+    rows = np.flatnonzero(np.isin(kind, [int(k) for k in _PHASES]))
+    incident = event_incident[rows]
+    key = incident * n_units + outs.events["unit"][rows]
+    order = np.lexsort((kind[rows], key))
+    return incident[order][:: len(_PHASES)], rows[order].reshape(-1, len(_PHASES))
+
+
+def _sent(world: World, outs: ReplicationOutputs, event_incident: np.ndarray) -> dict[str, np.ndarray]:
+    """Per incident: its first dispatch, the first unit on scene (ties to the lower unit) with its base, mutual aid
+    and phases, the last arrival, units sent (NaN / None / 0 where none was sent)."""
+    n = len(outs.call_at_s)
+    ev = outs.events
+    incident, rows = _dispatches(outs, event_incident, len(world.units))
+    at_s = ev["time_s"][rows]  # (dispatches, phases)
+    unit = ev["unit"][rows[:, 0]]
+    mutual_aid = ev["value"][rows[:, 0]]
+    starts = np.flatnonzero(np.r_[True, incident[1:] != incident[:-1]][: len(incident)])
+    got = incident[starts]
+    first = np.lexsort((unit, at_s[:, 4], incident))[starts]
+    r = {name: np.full(n, np.nan) for name in ("dispatched_at_s", "first_on_scene_at_s", "last_on_scene_at_s")}
+    if len(starts):
+        r["dispatched_at_s"][got] = np.minimum.reduceat(at_s[:, 0], starts)
+        r["last_on_scene_at_s"][got] = np.maximum.reduceat(at_s[:, 4], starts)
+    r["first_on_scene_at_s"][got] = at_s[first, 4]
+    r["first_unit"] = _names(n, got, world.units.unit_id, unit[first])
+    r["first_base"] = _names(n, got, [b.id for b in world.bases], world.units.base[unit[first]])
+    r["first_mutual_aid"] = np.zeros(n, dtype=bool)
+    r["first_mutual_aid"][got] = mutual_aid[first] > 0
+    for phase, part in enumerate(("activation_s", "turnout_s", "travel_s", "access_s")):
+        r[part] = np.full(n, np.nan)
+        r[part][got] = at_s[first, phase + 1] - at_s[first, phase]
+    r["units_sent"] = np.bincount(incident, minlength=n).astype(np.int64)
+    r["mutual_aid_units"] = np.bincount(incident, weights=mutual_aid, minlength=n).astype(np.int64)
+    return r
+
+
+def _names(n: int, rows: np.ndarray, names, index: np.ndarray) -> np.ndarray:
+    """``n`` labels: ``names[index]`` at ``rows``, None elsewhere."""
+    labels = np.full(n, None, dtype=object)
+    labels[rows] = np.asarray(names, dtype=object)[index]
+    return labels
+
+
+def _clearing_and_escalation(outs: ReplicationOutputs, event_incident: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Per incident: when it was cleared (NaN if never) with the requirements withdrawn, and the level it escalated
+    to (``escalated`` False where it never did)."""
+    ev = outs.events
+    cleared = ev["kind"] == EventKind.CLEARED
+    cleared_at_s = np.full(n, np.nan)
+    withdrawn = np.zeros(n)
+    cleared_at_s[event_incident[cleared]] = ev["time_s"][cleared]
+    withdrawn[event_incident[cleared]] = ev["value"][cleared]
+    escalated = ev["kind"] == EventKind.ESCALATED
+    escalated_to = np.full(n, -np.inf)
+    np.maximum.at(escalated_to, event_incident[escalated], ev["value"][escalated])
+    return {
+        "cleared_at_s": cleared_at_s,
+        "withdrawn": withdrawn,
+        "escalated": np.isfinite(escalated_to),
+        "escalated_to": escalated_to,
+    }
+
+
+def event_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
+    """The event logs with names: replication, time_s, event, incident, unit (None where absent), value."""
+    ev = outs.events
+    unit_ids = np.append(np.asarray(world.units.unit_id, dtype=object), None)
+    unit = np.where(ev["unit"] == NO_ID, len(unit_ids) - 1, ev["unit"])
+    no_incident = ev["incident"] == NO_ID
     return pd.DataFrame(
         {
-            "replication": np.full(len(ev), replication, dtype=np.int64),
+            "replication": outs.replication[outs.event_replication()],
             "time_s": ev["time_s"],
             "event": np.asarray([k.name for k in EventKind], dtype=object)[ev["kind"]],
-            "incident": pd.array(np.where(ev["incident"] == NO_ID, None, ev["incident"]), dtype="Int64"),
-            "unit": unit,
+            "incident": pd.arrays.IntegerArray(np.where(no_incident, 0, ev["incident"]), no_incident),
+            "unit": unit_ids[unit],
             "value": ev["value"],
         }
     )
 
 
-def unit_table(world: World, out: SimOutput, replication: int) -> pd.DataFrame:
-    """One row per unit: time in each status, utilisation, dispatches, drills and proficiency."""
-    ev = out.events
+def unit_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
+    """One row per unit and replication: time in each status, utilisation, dispatches, drills and proficiency."""
     units = world.units
     n = len(units)
-    df = pd.DataFrame(
-        {
-            "replication": np.full(n, replication, dtype=np.int64),
-            "unit": list(units.unit_id),
-            "base": [world.bases[b].id for b in units.base],
-            "unit_type": list(units.unit_type),
-            "local": units.local,
-        }
-    )
+    reps = len(outs.replication)
+    status_time_s = outs.status_time_s.reshape(reps * n, len(UnitStatus))
+    df = {
+        "replication": np.repeat(outs.replication, n),
+        "unit": np.tile(np.asarray(units.unit_id, dtype=object), reps),
+        "base": np.tile(np.asarray([b.id for b in world.bases], dtype=object)[units.base], reps),
+        "unit_type": np.tile(np.asarray(units.unit_type, dtype=object), reps),
+        "local": np.tile(units.local, reps),
+    }
     for status in UnitStatus:
-        df[f"{status.name.lower()}_s"] = out.status_time_s[:, status]
-    busy = out.status_time_s[:, list(BUSY)].sum(axis=1)
-    df["utilisation"] = busy / out.end_s
-    df["dispatches"] = np.bincount(ev["unit"][ev["kind"] == EventKind.DISPATCH], minlength=n)[:n]
-    df["drill_downtime_s"] = (
-        out.status_time_s[:, UnitStatus.DRILL_OFF_SITE] + out.status_time_s[:, UnitStatus.DRILL_AT_BASE]
-    )
-    starts = ev[ev["kind"] == EventKind.DRILL_START]
-    ends = ev[ev["kind"] == EventKind.DRILL_END]
-    df["drills"] = np.bincount(starts["unit"], minlength=n)[:n]
-    max_gap, mean_prof = [], []
-    horizon_s = world.scenario.horizon_s
-    readiness = world.scenario.readiness
-    grid = np.linspace(0.0, horizon_s, max(2, int(horizon_s / SECONDS_PER_DAY) + 1))
-    for u in range(n):
-        t_start = starts["time_s"][starts["unit"] == u]
-        max_gap.append(_max_gap_days(t_start, horizon_s))
-        if _has_drill_plan(world, u):
-            mine = ends[ends["unit"] == u]
-            mean_prof.append(float(proficiency_curve(grid, mine["time_s"], mine["value"], readiness).mean()))
-        else:
-            mean_prof.append(readiness.initial_proficiency)
-    df["max_drill_gap_days"] = max_gap
-    df["mean_proficiency"] = mean_prof
-    return df
+        df[f"{status.name.lower()}_s"] = status_time_s[:, status]
+    df["utilisation"] = status_time_s[:, list(BUSY)].sum(axis=1) / np.repeat(outs.end_s, n)
+    ev = outs.events
+    key = outs.event_replication() * n + np.where(ev["unit"] == NO_ID, 0, ev["unit"])  # (replication, unit)
+    df["dispatches"] = np.bincount(key[ev["kind"] == EventKind.DISPATCH], minlength=reps * n)
+    df["drill_downtime_s"] = status_time_s[:, UnitStatus.DRILL_OFF_SITE] + status_time_s[:, UnitStatus.DRILL_AT_BASE]
+    starts = ev["kind"] == EventKind.DRILL_START
+    df["drills"] = np.bincount(key[starts], minlength=reps * n)
+    df["max_drill_gap_days"] = _max_gap_days(key[starts], ev["time_s"][starts], reps * n, world.scenario.horizon_s)
+    df["mean_proficiency"] = _mean_proficiency(world, outs, key)
+    return pd.DataFrame(df)
 
 
 def _has_drill_plan(world: World, unit: int) -> bool:
@@ -184,10 +272,44 @@ def _has_drill_plan(world: World, unit: int) -> bool:
     return spec is not None and (spec.unit_types is None or world.units.unit_type[unit] in spec.unit_types)
 
 
-def _max_gap_days(drill_starts_s: np.ndarray, horizon_s: float) -> float:
-    """Longest stretch without a drill start, counting from time 0 and up to the horizon."""
-    marks = np.concatenate([[0.0], np.sort(drill_starts_s[drill_starts_s <= horizon_s]), [horizon_s]])
-    return float(np.diff(marks).max() / SECONDS_PER_DAY)
+def _max_gap_days(key: np.ndarray, drill_start_s: np.ndarray, n_keys: int, horizon_s: float) -> np.ndarray:
+    """Per key (a unit in a replication), the longest stretch without a drill start from time 0 to the horizon;
+    ``drill_start_s`` in time order within each key."""
+    within = drill_start_s <= horizon_s
+    order = np.argsort(key[within], kind="stable")
+    key, at_s = key[within][order], drill_start_s[within][order]
+    gap_s = np.full(n_keys, horizon_s)  # no drill at all: the whole horizon
+    if not len(key):
+        return gap_s / SECONDS_PER_DAY
+    first = np.r_[True, key[1:] != key[:-1]]
+    last = np.r_[first[1:], True]
+    gap_s[key[last]] = horizon_s - at_s[last]
+    since_s = np.where(first, at_s, at_s - np.r_[0.0, at_s[:-1]])  # the first start counts from time 0
+    np.maximum.at(gap_s, key, since_s)
+    return gap_s / SECONDS_PER_DAY
+
+
+def _mean_proficiency(world: World, outs: ReplicationOutputs, key: np.ndarray) -> np.ndarray:
+    """Per key (a unit in a replication), the mean of its proficiency curve over the days of the horizon (its
+    initial proficiency if it has no drill plan), a block of curves at a time."""
+    n = len(world.units)
+    readiness = world.scenario.readiness
+    horizon_s = world.scenario.horizon_s
+    grid = np.linspace(0.0, horizon_s, max(2, int(horizon_s / SECONDS_PER_DAY) + 1))
+    planned = np.array([_has_drill_plan(world, u) for u in range(n)], dtype=bool)
+    mean = np.full(len(outs.replication) * n, readiness.initial_proficiency)
+    curves = np.flatnonzero(np.tile(planned, len(outs.replication)))  # the keys with a drill plan
+    ends = np.flatnonzero(outs.events["kind"] == EventKind.DRILL_END)
+    ends = ends[np.argsort(key[ends], kind="stable")]  # by key, in time order within each
+    end_key = key[ends]
+    block = max(1, _CURVE_CELLS // len(grid))
+    for lo in range(0, len(curves), block):
+        mine = curves[lo : lo + block]
+        rows = ends[np.searchsorted(end_key, mine[0]) : np.searchsorted(end_key, mine[-1], side="right")]
+        owner = np.searchsorted(mine, key[rows])  # only units with a plan drill
+        at_s, level = outs.events["time_s"][rows], outs.events["value"][rows]
+        mean[mine] = proficiency_curves(grid, owner, at_s, level, len(mine), readiness).mean(axis=1)
+    return mean
 
 
 # --- summaries --------------------------------------------------------------------------------------------------
@@ -200,46 +322,6 @@ def target_mask(incidents: pd.DataFrame, target: Target) -> pd.Series:
     if target.applies_to == "hca":
         return incidents["in_hca"].astype(bool)
     return incidents["source"] == target.applies_to
-
-
-def replication_kpis(incidents: pd.DataFrame, targets: tuple[Target, ...]) -> dict[str, float]:
-    """KPIs of one replication's incidents (NaN where there were none)."""
-    fa = incidents["first_arrival_s"].to_numpy(dtype=float)
-    fr = incidents["full_response_s"].to_numpy(dtype=float)
-    n = len(incidents)
-    k = {
-        "incidents": float(n),
-        "first_arrival_mean_s": _nanmean(fa),
-        "first_arrival_median_s": _nanq(fa, 0.5),
-        "first_arrival_p90_s": _nanq(fa, 0.9),
-        "full_response_mean_s": _nanmean(fr),
-        "full_response_p90_s": _nanq(fr, 0.9),
-        "full_response_share": float(np.isfinite(fr).mean()) if n else math.nan,
-        "waited_share": float((incidents["waited_s"] > 0).mean()) if n else math.nan,
-        "waited_mean_s": _nanmean(incidents["waited_s"].to_numpy(dtype=float)),
-        "turnout_mean_s": _nanmean(incidents["turnout_s"].to_numpy(dtype=float)),
-        "travel_mean_s": _nanmean(incidents["travel_s"].to_numpy(dtype=float)),
-        "access_mean_s": _nanmean(incidents["access_s"].to_numpy(dtype=float)),
-        "on_scene_mean_s": _nanmean(incidents["on_scene_s"].to_numpy(dtype=float)),
-        "escalation_share": float(incidents["escalated"].mean()) if n else math.nan,
-        "mutual_aid_share": (
-            float(incidents["mutual_aid_units"].sum() / incidents["units_sent"].sum())
-            if n and incidents["units_sent"].sum()
-            else math.nan
-        ),
-    }
-    for t in targets:
-        k[f"target:{t.name}"] = target_share(incidents, t)
-    return k
-
-
-def target_share(incidents: pd.DataFrame, target: Target) -> float:
-    """Share of the incidents a target applies to that met it (never-arrived counts as missed)."""
-    sub = incidents[target_mask(incidents, target)]
-    if sub.empty:
-        return math.nan
-    values = sub[f"{target.measure}_s"].to_numpy(dtype=float)
-    return float(np.mean(np.nan_to_num(values, nan=np.inf) <= target.limit_s))
 
 
 def summarize(per_replication: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -264,30 +346,105 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
 
 
 def kpis_per_replication(incidents: pd.DataFrame, targets: tuple[Target, ...], replications: int) -> pd.DataFrame:
-    rows = []
-    for r in range(replications):
-        rows.append({"replication": r} | replication_kpis(incidents[incidents["replication"] == r], targets))
-    return pd.DataFrame(rows)
+    """KPIs of each replication 0..R-1, one row each (NaN where a replication had no incident to measure)."""
+    group = incidents["replication"].to_numpy(dtype=np.int64)
+    group = np.where(group < replications, group, -1)
+    kpis = _group_kpis(incidents, group, replications, targets)
+    return pd.DataFrame({"replication": np.arange(replications, dtype=np.int64)} | kpis)
+
+
+def _group_kpis(
+    incidents: pd.DataFrame, group: np.ndarray, n_groups: int, targets: tuple[Target, ...]
+) -> dict[str, np.ndarray]:
+    """KPIs of each group 0..n_groups-1 of incidents (``group``: each incident's, -1 for none), each computed as
+    on the group's incidents alone in table order: means and linear quantiles over the finite values, shares."""
+    column = {name: incidents[name].to_numpy(dtype=float) for name in _MEASURED}
+    n = np.bincount(group[group >= 0], minlength=n_groups).astype(float)
+    fa, fr = column["first_arrival_s"], column["full_response_s"]
+    k = {
+        "incidents": n,
+        "first_arrival_mean_s": _group_reduce(fa, group, n_groups, np.mean),
+        "first_arrival_median_s": _group_reduce(fa, group, n_groups, functools.partial(np.quantile, q=0.5)),
+        "first_arrival_p90_s": _group_reduce(fa, group, n_groups, functools.partial(np.quantile, q=0.9)),
+        "full_response_mean_s": _group_reduce(fr, group, n_groups, np.mean),
+        "full_response_p90_s": _group_reduce(fr, group, n_groups, functools.partial(np.quantile, q=0.9)),
+        "full_response_share": _group_share(np.isfinite(fr), group, n_groups),
+        "waited_share": _group_share(column["waited_s"] > 0, group, n_groups),
+        "waited_mean_s": _group_reduce(column["waited_s"], group, n_groups, np.mean),
+    }
+    for part in ("turnout", "travel", "access", "on_scene"):
+        k[f"{part}_mean_s"] = _group_reduce(column[f"{part}_s"], group, n_groups, np.mean)
+    k["escalation_share"] = _group_share(incidents["escalated"].to_numpy(dtype=bool), group, n_groups)
+    mutual_aid = _group_sum(column["mutual_aid_units"], group, n_groups)
+    sent = _group_sum(column["units_sent"], group, n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k["mutual_aid_share"] = np.where(sent > 0, mutual_aid / sent, math.nan)
+    for t in targets:
+        values = np.nan_to_num(incidents[f"{t.measure}_s"].to_numpy(dtype=float), nan=np.inf)
+        applies = target_mask(incidents, t).to_numpy(dtype=bool)
+        k[f"target:{t.name}"] = _group_share(values <= t.limit_s, np.where(applies, group, -1), n_groups)
+    return k
+
+
+_MEASURED = (
+    "first_arrival_s",
+    "full_response_s",
+    "waited_s",
+    "turnout_s",
+    "travel_s",
+    "access_s",
+    "on_scene_s",
+    "mutual_aid_units",
+    "units_sent",
+)
+
+
+def _group_reduce(values: np.ndarray, group: np.ndarray, n_groups: int, reduce) -> np.ndarray:
+    """``reduce`` of each group's finite values in order (NaN for a group without any): the groups of equal size
+    are reduced together as the rows of one matrix, so each gives exactly what ``reduce`` gives on its values."""
+    keep = np.isfinite(values) & (group >= 0)
+    order = np.argsort(group[keep], kind="stable")
+    values, group = values[keep][order], group[keep][order]
+    size = np.bincount(group, minlength=n_groups)
+    start = np.cumsum(size) - size
+    out = np.full(n_groups, math.nan)
+    for m in np.unique(size[size > 0]):
+        rows = np.flatnonzero(size == m)
+        out[rows] = reduce(values[start[rows, np.newaxis] + np.arange(m)], axis=1)
+    return out
+
+
+def _group_sum(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum per group of integer-valued ``values`` (exact)."""
+    return np.bincount(group[group >= 0], weights=values[group >= 0], minlength=n_groups)
+
+
+def _group_share(flag: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Share of each group's incidents that are flagged (NaN for an empty group)."""
+    n = np.bincount(group[group >= 0], minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, _group_sum(flag.astype(float), group, n_groups) / n, math.nan)
 
 
 def breakdown(incidents: pd.DataFrame, by: str, targets: tuple[Target, ...], replications: int) -> pd.DataFrame:
     """KPIs (mean and CI over replications) per value of a column such as ``source`` or ``incident_type``."""
-    rows = []
-    for value, group in incidents.groupby(by, sort=True):
-        per = kpis_per_replication(group, targets, replications)
-        summary = summarize(per)
-        row = {by: value, "incidents_per_replication": summary["incidents"]["mean"]}
-        for key in (
-            "first_arrival_mean_s",
-            "first_arrival_p90_s",
-            "full_response_mean_s",
-            "escalation_share",
-            "mutual_aid_share",
-        ) + tuple(f"target:{t.name}" for t in targets):
-            row[key] = summary[key]["mean"]
-            row[f"{key}_ci"] = summary[key]["half_width"]
-        rows.append(row)
-    return pd.DataFrame(rows)
+    code, values = pd.factorize(incidents[by], sort=True)  # missing values: -1, left out
+    rep = incidents["replication"].to_numpy(dtype=np.int64)
+    group = np.where((code >= 0) & (rep < replications), code * replications + rep, -1)
+    kpis = _group_kpis(incidents, group, len(values) * replications, targets)
+    keys = ("first_arrival_mean_s", "first_arrival_p90_s", "full_response_mean_s", "escalation_share")
+    keys += ("mutual_aid_share",) + tuple(f"target:{t.name}" for t in targets)
+    table = {by: np.asarray(values), "incidents_per_replication": []}
+    for key in keys:
+        table[key], table[f"{key}_ci"] = [], []
+    for v in range(len(values)):
+        per = slice(v * replications, (v + 1) * replications)
+        table["incidents_per_replication"].append(mean_ci(kpis["incidents"][per])["mean"])
+        for key in keys:
+            ci = mean_ci(kpis[key][per])
+            table[key].append(ci["mean"])
+            table[f"{key}_ci"].append(ci["half_width"])
+    return pd.DataFrame(table)
 
 
 def with_source_group(incidents: pd.DataFrame) -> pd.DataFrame:
@@ -298,16 +455,6 @@ def with_source_group(incidents: pd.DataFrame) -> pd.DataFrame:
     group[pipe] = np.where(df.loc[pipe, "in_hca"], "pipeline (HCA)", "pipeline (outside HCA)")
     df["source_group"] = group
     return df
-
-
-def _nanmean(v: np.ndarray) -> float:
-    v = v[np.isfinite(v)]
-    return float(v.mean()) if len(v) else math.nan
-
-
-def _nanq(v: np.ndarray, q: float) -> float:
-    v = v[np.isfinite(v)]
-    return float(np.quantile(v, q)) if len(v) else math.nan
 
 
 def run_summary(result) -> dict:
@@ -351,24 +498,23 @@ def drill_compliance(world: World, units: pd.DataFrame) -> list[dict]:
     """
     statutory_days = world.scenario.readiness.statutory_interval_days
     horizon_yr = world.scenario.horizon_days / 365.25
+    per_unit = units.groupby("unit", sort=False)
+    drills, max_gap_days = per_unit["drills"].mean(), per_unit["max_drill_gap_days"].max()
     rows = []
     for u, unit_id in enumerate(world.units.unit_id):
         has_plan = _has_drill_plan(world, u)
         if not has_plan and world.units.unit_type[u] != "hazmat":
             continue
-        mine = units[units["unit"] == unit_id]
         spec = world.bases[world.units.base[u]].drills or world.scenario.drills
         rows.append(
             {
                 "unit": unit_id,
                 "planned_drills_per_yr": 365.25 / spec.interval_days if has_plan else 0.0,
-                "realised_drills_per_yr": float(mine["drills"].mean() / horizon_yr),
-                "max_gap_days": float(mine["max_drill_gap_days"].max()),
+                "realised_drills_per_yr": float(drills[unit_id] / horizon_yr),
+                "max_gap_days": float(max_gap_days[unit_id]),
                 "statutory_interval_days": statutory_days,
                 "compliant": bool(
-                    has_plan
-                    and spec.interval_days <= statutory_days
-                    and mine["max_drill_gap_days"].max() <= statutory_days + 1e-9
+                    has_plan and spec.interval_days <= statutory_days and max_gap_days[unit_id] <= statutory_days + 1e-9
                 ),
             }
         )

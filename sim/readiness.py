@@ -86,10 +86,46 @@ def proficiency_curve(
     readiness: ReadinessSpec,
     initial: float | None = None,
 ) -> np.ndarray:
-    """Proficiency at ``times_s`` given drill end times and the level right after each (for plots and checks)."""
+    """Proficiency at ``times_s`` (>= 0) given drill end times (in order) and the level right after each."""
+    times_s = np.asarray(times_s, dtype=float)
+    drill_end_s = np.asarray(drill_end_s, dtype=float)
+    order = np.argsort(times_s, kind="stable")
+    owner = np.zeros(len(drill_end_s), dtype=np.int64)
+    curve = np.empty(len(times_s))
+    curve[order] = proficiency_curves(times_s[order], owner, drill_end_s, level_after, 1, readiness, initial)[0]
+    return curve
+
+
+def proficiency_curves(
+    times_s: np.ndarray,
+    owner: np.ndarray,
+    drill_end_s: np.ndarray,
+    level_after: np.ndarray,
+    n_curves: int,
+    readiness: ReadinessSpec,
+    initial: float | None = None,
+) -> np.ndarray:
+    """Proficiency of ``n_curves`` units at the sorted ``times_s`` (>= 0), shape (n_curves, len(times_s)).
+
+    Drill ``i`` of unit ``owner[i]`` ended at ``drill_end_s[i]`` at level ``level_after[i]`` (in time order within
+    a unit); every unit starts at the initial proficiency at time 0. A time at which a drill ends takes its level.
+    """
     half_life_s = readiness.half_life_days * SECONDS_PER_DAY
     p0 = readiness.initial_proficiency if initial is None else initial
-    anchor_t = np.concatenate([[0.0], np.asarray(drill_end_s, float)])
-    anchor_p = np.concatenate([[p0], np.asarray(level_after, float)])
-    idx = np.searchsorted(anchor_t, times_s, side="right") - 1
-    return anchor_p[idx] * 0.5 ** ((np.asarray(times_s) - anchor_t[idx]) / half_life_s)
+    n_times = len(times_s)
+    curve = np.concatenate([np.arange(n_curves), np.asarray(owner, dtype=np.int64)])
+    order = np.argsort(curve, kind="stable")  # per unit: its start at time 0, then its drills in order
+    curve = curve[order]
+    anchor_t = np.concatenate([np.zeros(n_curves), np.asarray(drill_end_s, float)])[order]
+    anchor_p = np.concatenate([np.full(n_curves, p0), np.asarray(level_after, float)])[order]
+    first = np.searchsorted(times_s, anchor_t)  # the times each anchor holds for: up to the next one of its unit
+    last_of_unit = np.r_[curve[1:] != curve[:-1], True][: len(curve)]
+    count = np.where(last_of_unit, n_times, np.r_[first[1:], 0]) - first
+    column = np.tile(np.arange(n_times), n_curves)
+    distinct_t, anchor_of = np.unique(anchor_t, return_inverse=True)
+    if len(distinct_t) < n_curves:  # drills mostly end at the same times: each decay factor once
+        decay = 0.5 ** ((times_s - distinct_t[:, np.newaxis]) / half_life_s)
+        factor = decay.ravel()[np.repeat(anchor_of * n_times, count) + column]
+    else:
+        factor = 0.5 ** ((times_s[column] - np.repeat(anchor_t, count)) / half_life_s)
+    return (np.repeat(anchor_p, count) * factor).reshape(n_curves, n_times)

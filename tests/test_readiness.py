@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sim.model import simulate
-from sim.readiness import after_drill, decayed, proficiency_curve
+from sim.readiness import after_drill, decayed, proficiency_curve, proficiency_curves
 from sim.world import world_from_matrix
 from tests.helpers import stream, tiny_scenario, trace
 
@@ -24,6 +24,25 @@ def test_proficiency_formula():
     t = np.array([0.0, 50 * DAY, 100 * DAY, 150 * DAY])
     curve = proficiency_curve(t, drill_end_s=[100 * DAY], level_after=[0.9], readiness=r)
     assert curve == pytest.approx([1.0, 2**-0.5, 0.9, 0.9 * 2**-0.5])
+
+
+def test_proficiency_curves_of_many_units_equal_each_unit_alone():
+    """Units sharing drill times (fewer distinct times than units: decay factors computed once per time) or not,
+    and a unit without drills."""
+    from sim.scenario import ReadinessSpec
+
+    r = ReadinessSpec(half_life_days=30, initial_proficiency=0.7)
+    t = np.linspace(0.0, 365 * DAY, 366)
+    rng = np.random.default_rng(1)
+    shared = np.array([40.25, 100.25, 160.25, 400.0]) * DAY  # the last one after the end
+    drills = {u: shared for u in range(20)} | {20: np.sort(rng.uniform(0, 365, 5)) * DAY, 21: np.array([])}
+    levels = {u: rng.uniform(0.5, 1.0, len(d)) for u, d in drills.items()}
+    owner = np.concatenate([np.full(len(d), u) for u, d in drills.items()])
+    ends = np.concatenate(list(drills.values()))
+    curves = proficiency_curves(t, owner, ends, np.concatenate(list(levels.values())), len(drills), r)
+    for u in drills:
+        assert (curves[u] == proficiency_curve(t, drills[u], levels[u], r)).all()
+    assert curves[21] == pytest.approx(0.7 * 0.5 ** (t / (30 * DAY)))
 
 
 def test_unit_on_off_site_drill_is_never_dispatched():
