@@ -136,7 +136,7 @@ def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray
     last = np.append(unit[1:] != unit[:-1], True)  # each unit's last status lasts to the end
     until_s = np.where(last, end_s, np.append(at_s[1:], end_s))
     np.add.at(out, (unit, status), until_s - at_s)
-    first = np.append(True, unit[1:] != unit[:-1])
+    first = np.append(True, unit[1:] != unit[:-1])[: len(unit)]
     out[:, UnitStatus.AVAILABLE] += end_s  # available from 0 to the first event (to the end if none)
     out[unit[first], UnitStatus.AVAILABLE] -= end_s - at_s[first]
     return out

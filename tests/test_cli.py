@@ -17,9 +17,13 @@ def _write(tmp_path, raw, name="bad.yaml"):
 
 
 def test_bad_scenario_exits_2_with_every_problem_and_writes_nothing(tmp_path, capsys):
-    raw = {"name": "bad", "horizon_days": 10, "sites": [{"id": "s", "lon": 121, "lat": 30, "incidents_per_yr": 1}],
-           "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": -1}]}],
-           "replicatons": 3}
+    raw = {
+        "name": "bad",
+        "horizon_days": 10,
+        "sites": [{"id": "s", "lon": 121, "lat": 30, "incidents_per_yr": 1}],
+        "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": -1}]}],
+        "replicatons": 3,
+    }
     path = _write(tmp_path, raw)
     code = main(["run", str(path), "--results", str(tmp_path / "results"), "--quiet"])
     err = capsys.readouterr().err
@@ -35,9 +39,13 @@ def test_missing_scenario_file(tmp_path, capsys):
 
 
 def test_missing_network_file_named(tmp_path, capsys):
-    raw = {"name": "x", "horizon_days": 10, "network": {"source": "osm_xml", "path": "missing.osm"},
-           "sites": [{"id": "s", "lon": 121, "lat": 30, "incidents_per_yr": 1}],
-           "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": 1}]}]}
+    raw = {
+        "name": "x",
+        "horizon_days": 10,
+        "network": {"source": "osm_xml", "path": "missing.osm"},
+        "sites": [{"id": "s", "lon": 121, "lat": 30, "incidents_per_yr": 1}],
+        "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": 1}]}],
+    }
     path = _write(tmp_path, raw, "net.yaml")
     assert main(["run", str(path), "--results", str(tmp_path / "results"), "--quiet"]) == 2
     err = capsys.readouterr().err

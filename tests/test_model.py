@@ -129,3 +129,11 @@ def test_traffic_windows_are_checked():
         tiny_scenario(ONE_ENGINE, traffic=[{"from_h": 12, "to_h": 11, "travel_factor": 1.5}])
     with pytest.raises(ScenarioError, match=r"traffic\[0\]\.travel_factor: must be >= 1"):
         tiny_scenario(ONE_ENGINE, traffic=[{"from_h": 7, "to_h": 9, "travel_factor": 0.8}])
+
+
+def test_a_replication_in_which_no_unit_moves():
+    """No incident and no drill: every unit is available all the time (nothing in the log changes a status)."""
+    world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]])
+    out = simulate(world, stream([]))
+    assert len(out.events) == 0
+    assert out.status_time_s.tolist() == [[out.end_s, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
