@@ -56,6 +56,11 @@ def run_one(world: World, seed: int, replication: int) -> ReplicationOutputs:
     return ReplicationOutputs.of_one(replication, simulate(world, stream), stream)
 
 
+def run_block(world: World, seed: int, replications: Sequence[int]) -> ReplicationOutputs:
+    """Simulate a block of replications (one task for a worker: a replication alone is too short to ship)."""
+    return ReplicationOutputs.concat([run_one(world, seed, r) for r in replications])
+
+
 _WORKER_WORLD: World | None = None
 
 
@@ -64,9 +69,15 @@ def _init_worker(world: World) -> None:
     _WORKER_WORLD = world
 
 
-def _run_in_worker(args: tuple[int, int]):
-    seed, replication = args
-    return run_one(_WORKER_WORLD, seed, replication)
+def _run_in_worker(args: tuple[int, range]):
+    seed, replications = args
+    return run_block(_WORKER_WORLD, seed, replications)
+
+
+def _blocks(reps: range, workers: int) -> list[range]:
+    """Consecutive blocks of replications: about four per worker (load balance), at most 64 (progress)."""
+    size = max(1, min(64, -(-len(reps) // (4 * workers))))
+    return [reps[i : i + size] for i in range(0, len(reps), size)]
 
 
 def default_workers() -> int:
@@ -130,7 +141,7 @@ def derive_result(world: World, seed: int, outputs: ReplicationOutputs) -> RunRe
     )
 
 
-def _map(world: World, seed: int, reps: Sequence[int] | range, workers: int, progress):
+def _map(world: World, seed: int, reps: range, workers: int, progress):
     total = len(reps)
     if workers <= 1:
         for done, r in enumerate(reps, 1):
@@ -138,9 +149,11 @@ def _map(world: World, seed: int, reps: Sequence[int] | range, workers: int, pro
             if progress:
                 progress(done, total)
         return
+    done = 0
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(world,)) as pool:
-        for done, part in enumerate(pool.map(_run_in_worker, [(seed, r) for r in reps], chunksize=1), 1):
+        for part in pool.map(_run_in_worker, [(seed, block) for block in _blocks(reps, workers)]):
             yield part
+            done += len(part.replication)
             if progress:
                 progress(done, total)
 
@@ -166,9 +179,13 @@ def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, 
             raise RescuesimError(f"--dask: cannot reach the scheduler at {address}: {exc}") from None
     try:
         world_f = client.scatter(world, broadcast=True)
-        futures = client.map(run_one, [world_f] * len(reps), [seed] * len(reps), list(reps), pure=False)
-        for done, future in enumerate(futures, 1):
-            yield future.result()
+        blocks = _blocks(reps, max(workers, len(client.scheduler_info().get("workers", {}))))
+        futures = client.map(run_block, [world_f] * len(blocks), [seed] * len(blocks), blocks, pure=False)
+        done = 0
+        for future in futures:
+            part = future.result()
+            yield part
+            done += len(part.replication)
             if progress:
                 progress(done, len(reps))
     finally:
