@@ -9,7 +9,8 @@ ratio is measured on the same machine state. Usage:
 The horizon is stretched (default 3650 days) so that per-replication set-up does not dominate. The model is timed
 twice: as the scenario stands (drills included: they are events the bare loop does not have) and without drills.
 Times are CPU seconds of this process (``time.process_time``), so that other work on a shared machine does not
-count, and the three are timed in turn within each of K rounds; each figure is the best of its K.
+count, and the three are timed in turn within each of K rounds; each time is the best of its K, and the ratio is
+the median (and range) of the K rounds' own ratios, each measured under one machine state.
 """
 
 from __future__ import annotations
@@ -60,28 +61,41 @@ def main() -> None:
     parser.add_argument("scenario", nargs="?", type=Path, default=DEFAULT_SCENARIO)
     parser.add_argument("--replications", type=int, default=5)
     parser.add_argument("--horizon-days", type=float, default=3650.0)
-    parser.add_argument("--repeat", type=int, default=5, help="rounds; each figure is the best of K")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5)")
     args = parser.parse_args()
     scenario = with_overrides(load_scenario(args.scenario), {"horizon_days": args.horizon_days})
     world = build_world(scenario)
     no_drills = variant_world(world, _without_drills(scenario))
     streams = [incident_stream(world, scenario.seed, r) for r in range(args.replications)]
     n = sum(len(s) for s in streams)
-    dispatches = sum(int((simulate(world, s).events["kind"] == EventKind.DISPATCH).sum()) for s in streams)
-    model_s = plain_s = bare_s = float("inf")
+    logs = [simulate(world, s).events["kind"] for s in streams]
+    dispatches = sum(int((kind == EventKind.DISPATCH).sum()) for kind in logs)
+    drills = sum(int((kind == EventKind.DRILL_START).sum()) for kind in logs)
+    rounds = []
     for _ in range(args.repeat):  # in turn, so that all three meet the same machine state
-        model_s = min(model_s, _time(lambda: [simulate(world, s) for s in streams]))
-        plain_s = min(plain_s, _time(lambda: [simulate(no_drills, s) for s in streams]))
-        bare_s = min(bare_s, sum(bare_loop(s.call_at_s, len(world.units)) for s in streams))
+        model_s = _time(lambda: [simulate(world, s) for s in streams])
+        plain_s = _time(lambda: [simulate(no_drills, s) for s in streams])
+        bare_s = sum(bare_loop(s.call_at_s, len(world.units)) for s in streams)
+        rounds.append((model_s, plain_s, bare_s))
+    model_s, plain_s, bare_s = np.min(rounds, axis=0)
+    ratio = np.array([bare / model for model, _, bare in rounds])
+    ratio_plain = np.array([bare / plain for _, plain, bare in rounds])
     print(
-        f"scenario: {scenario.name} ({len(world.units)} units; {n} incidents, {dispatches} dispatches over "
-        f"{args.replications} replications of {args.horizon_days:g} days)"
+        f"scenario: {scenario.name} ({len(world.units)} units; {n} incidents, {dispatches} dispatches and {drills} "
+        f"drills over {args.replications} replications of {args.horizon_days:g} days)"
     )
     print(f"model:              {n / model_s:10.0f} incidents/s per core ({model_s:.3f} s)")
     print(f"model, no drills:   {n / plain_s:10.0f} incidents/s per core ({plain_s:.3f} s)")
     print(f"bare SimPy loop:    {n / bare_s:10.0f} incidents/s per core ({bare_s:.3f} s)")
-    print(f"ratio model / bare loop: {bare_s / model_s:.2f}; without drills {bare_s / plain_s:.2f} (goal >= 0.30)")
-    print(f"dispatches per incident: {dispatches / n:.2f} (the bare loop has one resource request per incident)")
+    print(
+        f"ratio model / bare loop (median of {args.repeat} rounds, range): {np.median(ratio):.2f} "
+        f"({ratio.min():.2f}-{ratio.max():.2f}); without drills {np.median(ratio_plain):.2f} "
+        f"({ratio_plain.min():.2f}-{ratio_plain.max():.2f}) (goal >= 0.30)"
+    )
+    print(
+        f"per incident: {dispatches / n:.2f} dispatches and {drills / n:.2f} drills "
+        "(the bare loop: one resource request, no drill)"
+    )
 
 
 def _without_drills(scenario):
