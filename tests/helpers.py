@@ -8,6 +8,18 @@ from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
 from sim.scenario import Scenario, scenario_from_dict
 
 
+def base(base_id: str, turnout_min: float = 1, jurisdiction: str = "local", lon: float = 121.0, **units: int) -> dict:
+    """A base of a tiny scenario: ``base("a", 2, engine=1, hazmat=1)``."""
+    return {
+        "id": base_id,
+        "lon": lon,
+        "lat": 30.0,
+        "turnout_min": turnout_min,
+        "jurisdiction": jurisdiction,
+        "units": [{"type": t, "count": c} for t, c in units.items()],
+    }
+
+
 def tiny_scenario(bases: list[dict], sites: list[dict] | None = None, **extra) -> Scenario:
     """A scenario with one incident type 'call' (fixed 30 min on scene, one engine, no escalation)."""
     raw = {

@@ -8,7 +8,7 @@ import numpy as np
 
 from sim.model import EventKind, simulate
 from sim.world import world_from_matrix
-from tests.helpers import stream, tiny_scenario, trace
+from tests.helpers import base, stream, tiny_scenario, trace
 
 
 def _bases():
@@ -126,14 +126,7 @@ def test_nearest_eta_scan_agrees_with_ranking_every_unit():
 
     rng = np.random.default_rng(3)
     bases = [
-        {
-            "id": f"b{k}",
-            "lon": 121.0,
-            "lat": 30.0,
-            "turnout_min": float(rng.choice([0.5, 1.0, 2.0])),
-            "jurisdiction": "local" if k < 4 else "other",
-            "units": [{"type": "engine", "count": int(rng.integers(1, 3))}],
-        }
+        base(f"b{k}", float(rng.choice([0.5, 1.0, 2.0])), "local" if k < 4 else "other", engine=int(rng.integers(1, 3)))
         for k in range(7)
     ]
     sites = [{"id": f"s{k}", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 1} for k in range(5)]
@@ -165,17 +158,7 @@ def test_local_unit_within_limit_beats_a_sooner_mutual_aid_unit_met_first():
     6-minute limit must win: the scan may not stop at the first bound beyond the chosen unit's estimate."""
     from sim.dispatch import NearestEta
 
-    bases = [
-        {"id": "local", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
-        {
-            "id": "other",
-            "lon": 121.0,
-            "lat": 30.0,
-            "turnout_min": 0.5,
-            "jurisdiction": "other",
-            "units": [{"type": "engine", "count": 1}],
-        },
-    ]
+    bases = [base("local", 1, engine=1), base("other", 0.5, "other", engine=1)]
     mutual_aid = {"activation_delay_min": 4, "local_eta_limit_min": 6}
     world = world_from_matrix(tiny_scenario(bases, dispatch={"mutual_aid": mutual_aid}), [[300.0], [60.0]])
     mean_s = [d.mean_s() for d in world.units.turnout]
@@ -187,10 +170,7 @@ def test_rush_hour_favours_the_unit_with_the_shorter_drive():
     """Free flow: B (30 s turnout + 180 s drive) beats A (120 s + 100 s); with drives doubled, A (320 s) beats B."""
     from sim.dispatch import NearestEta
 
-    bases = [
-        {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 2, "units": [{"type": "engine", "count": 1}]},
-        {"id": "b", "lon": 121.0, "lat": 30.0, "turnout_min": 0.5, "units": [{"type": "engine", "count": 1}]},
-    ]
+    bases = [base("a", 2, engine=1), base("b", 0.5, engine=1)]
     world = world_from_matrix(tiny_scenario(bases), [[100.0], [180.0]])
     policy = NearestEta(world)
     mean_s = [d.mean_s() for d in world.units.turnout]

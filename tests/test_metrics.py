@@ -25,13 +25,10 @@ from sim.model import simulate
 from sim.readiness import SECONDS_PER_DAY, proficiency_curves
 from sim.scenario import ReadinessSpec
 from sim.world import world_from_matrix
-from tests.helpers import stream, tiny_scenario
+from tests.helpers import base, stream, tiny_scenario
 
 DAY = SECONDS_PER_DAY
-TWO_BASES = [
-    {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 2}]},
-    {"id": "b", "lon": 121.1, "lat": 30.0, "turnout_min": 2, "units": [{"type": "engine", "count": 1}]},
-]
+TWO_BASES = [base("a", 1, engine=2), base("b", 2, lon=121.1, engine=1)]
 TWO_SITES = [
     {"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 400},
     {"id": "s2", "lon": 121.1, "lat": 30.0, "incidents_per_yr": 300},
@@ -81,17 +78,7 @@ def test_batch_tables_equal_per_replication_tables_concatenated():
 
 def test_incident_row_by_hand_mutual_aid_arrives_first():
     """One local engine far away, one neighbouring engine close by (mutual aid, activated after 60 s)."""
-    bases = [
-        {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
-        {
-            "id": "b",
-            "lon": 121.1,
-            "lat": 30.0,
-            "turnout_min": 2,
-            "jurisdiction": "neighbour",
-            "units": [{"type": "engine", "count": 1}],
-        },
-    ]
+    bases = [base("a", 1, engine=1), base("b", 2, "neighbour", lon=121.1, engine=1)]
     scenario = tiny_scenario(
         bases,
         response_plans={"call": {1: {"engine": 2}}},
