@@ -587,7 +587,10 @@ def _format_errors(exc: ValidationError, model: type, sep_first: str = "") -> li
         loc = _loc_text(err["loc"])
         if sep_first and loc and not loc.startswith("["):
             loc = sep_first + loc
-        out.append(f"{loc}: {_message(err, model)}")
+        if loc:
+            out.append(f"{loc}: {_message(err, model)}")
+        else:  # the cross-field check: its problems, each with its own path, joined by "; "
+            out += _message(err, model).split("; ")
     return out
 
 

@@ -148,3 +148,14 @@ def test_installations_and_pipeline_from_geojson(tmp_path: Path):
     ]
     assert s.parks[0].installations[0].hazard_source_level == 2
     assert s.pipelines[0].coordinates == ((121.0, 30.0), (121.05, 30.0), (121.1, 30.02))
+
+
+def test_cross_field_problems_one_per_line_with_their_paths():
+    raw = dict(
+        GOOD,
+        bases=GOOD["bases"] * 2,
+        traffic=[{"from_h": 7, "to_h": 9, "travel_factor": 1.2}, {"from_h": 8, "to_h": 10, "travel_factor": 1.3}],
+    )
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict(raw)
+    assert err.value.problems == ["bases: duplicate id 'a'", "traffic[1]: overlaps traffic[0] (7-9 h)"]
