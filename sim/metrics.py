@@ -24,7 +24,7 @@ from scipy import stats
 from sim.forces import UnitStatus
 from sim.hazards import IncidentStream
 from sim.model import NO_ID, EventKind, SimOutput
-from sim.readiness import SECONDS_PER_DAY, proficiency_curves
+from sim.readiness import SECONDS_PER_DAY, drill_plans, proficiency_curves
 from sim.scenario import Target
 from sim.world import World
 
@@ -267,9 +267,9 @@ def unit_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
     return pd.DataFrame(df)
 
 
-def _has_drill_plan(world: World, unit: int) -> bool:
-    spec = world.bases[world.units.base[unit]].drills or world.scenario.drills
-    return spec is not None and (spec.unit_types is None or world.units.unit_type[unit] in spec.unit_types)
+def _drill_specs(world: World) -> list:
+    """Each unit's drill spec (None for a unit without drills), as the model plans them."""
+    return [p and p.spec for p in drill_plans(world.scenario, world.units.base, world.units.unit_type)]
 
 
 def _max_gap_days(key: np.ndarray, drill_start_s: np.ndarray, n_keys: int, horizon_s: float) -> np.ndarray:
@@ -296,7 +296,7 @@ def _mean_proficiency(world: World, outs: ReplicationOutputs, key: np.ndarray) -
     readiness = world.scenario.readiness
     horizon_s = world.scenario.horizon_s
     grid = np.linspace(0.0, horizon_s, max(2, int(horizon_s / SECONDS_PER_DAY) + 1))
-    planned = np.array([_has_drill_plan(world, u) for u in range(n)], dtype=bool)
+    planned = np.array([spec is not None for spec in _drill_specs(world)], dtype=bool)
     mean = np.full(len(outs.replication) * n, readiness.initial_proficiency)
     curves = np.flatnonzero(np.tile(planned, len(outs.replication)))  # the keys with a drill plan
     ends = np.flatnonzero(outs.events["kind"] == EventKind.DRILL_END)
@@ -501,11 +501,10 @@ def drill_compliance(world: World, units: pd.DataFrame) -> list[dict]:
     per_unit = units.groupby("unit", sort=False)
     drills, max_gap_days = per_unit["drills"].mean(), per_unit["max_drill_gap_days"].max()
     rows = []
-    for u, unit_id in enumerate(world.units.unit_id):
-        has_plan = _has_drill_plan(world, u)
+    for u, (unit_id, spec) in enumerate(zip(world.units.unit_id, _drill_specs(world), strict=True)):
+        has_plan = spec is not None
         if not has_plan and world.units.unit_type[u] != "hazmat":
             continue
-        spec = world.bases[world.units.base[u]].drills or world.scenario.drills
         rows.append(
             {
                 "unit": unit_id,
