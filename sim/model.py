@@ -58,7 +58,6 @@ class _Incident:
     dispatched: list[tuple[int, float]] = field(default_factory=list)  # (unit, on-scene time)
     first_due_s: float = math.inf  # earliest on-scene time of the units sent so far
     first_arrival_at_s: float | None = None
-    cleared: bool = False
     waiting: bool = False
 
 
@@ -113,14 +112,12 @@ STATUS_AFTER: dict[EventKind, UnitStatus] = {
     EventKind.DRILL_END: UnitStatus.AVAILABLE,
 }
 """The status a unit is in after each event of its own (DRILL_START: off site or at base by its value)."""
+_STATUS_AFTER_KIND = np.array([STATUS_AFTER.get(kind, -1) for kind in EventKind], dtype=np.int64)  # -1: no change
 
 
 def unit_status_rows(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of a log that change a unit's status, as (unit, time_s, status after) grouped by unit in time order."""
-    after = np.full(len(EventKind), -1, dtype=np.int64)
-    for kind, status in STATUS_AFTER.items():
-        after[kind] = status
-    status = after[events["kind"]]
+    status = _STATUS_AFTER_KIND[events["kind"]]
     drill = events["kind"] == EventKind.DRILL_START
     status[drill] = np.where(events["value"][drill] > 0, UnitStatus.DRILL_OFF_SITE, UnitStatus.DRILL_AT_BASE)
     keep = (status >= 0) & (events["unit"] != NO_ID)
@@ -163,7 +160,6 @@ class Model:
     def __init__(self, world: World, stream: IncidentStream) -> None:
         self.env = simpy.Environment()
         self.now = 0.0  # the exact time of the event being handled
-        self.world = world
         self.stream = stream
         self.scenario = world.scenario
         self.fixed = fixed = _fixed(world)
