@@ -7,6 +7,7 @@ incident, so variants that differ in bases or drills still face the same draws (
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -87,6 +88,12 @@ class Duration(StrictModel):
         u = np.asarray(u, dtype=float)
         return _PPF_MIN[self.family](getattr(self, self.family), u) * 60.0
 
+    def quantile_s(self) -> Callable[[float], float]:
+        """``ppf_s`` as a plain function of one uniform, for draws made one at a time in the model's hot path
+        (a numpy call per draw costs more than the draw)."""
+        minutes = _QUANTILE_MIN[self.family](getattr(self, self.family))
+        return lambda u: minutes(u) * 60.0
+
     def mean_s(self) -> float:
         """Expected value in seconds."""
         return _MEAN_MIN[self.family](getattr(self, self.family)) * 60.0
@@ -105,6 +112,21 @@ def _triangular_ppf(spec: TriangularSpec, u: np.ndarray) -> np.ndarray:
     return np.where(u < split, left, right)
 
 
+def _triangular_quantile(spec: TriangularSpec) -> Callable[[float], float]:
+    a, c, b = spec.low, spec.mode, spec.high
+    split, ba, ca, bc = (c - a) / (b - a), b - a, c - a, b - c  # the operations of _triangular_ppf, in its order
+
+    def minutes(u: float) -> float:
+        return a + math.sqrt(u * ba * ca) if u < split else b - math.sqrt((1 - u) * ba * bc)
+
+    return minutes
+
+
+def _lognormal_quantile(spec: LognormalSpec) -> Callable[[float], float]:
+    mu, sigma = _lognormal_params(spec)
+    return lambda u: math.exp(mu + sigma * float(ndtri(u)))
+
+
 _FAMILIES = ("fixed", "exponential", "lognormal", "uniform", "triangular")
 
 _PPF_MIN = {
@@ -115,6 +137,13 @@ _PPF_MIN = {
     "triangular": _triangular_ppf,
 }
 
+_QUANTILE_MIN = {  # one family's inverse CDF in minutes as a function of one uniform (same formulas as _PPF_MIN)
+    "fixed": lambda v: lambda u: v,
+    "exponential": lambda s: lambda u: -s.mean * math.log1p(-u),
+    "lognormal": _lognormal_quantile,
+    "uniform": lambda s: lambda u: s.low + (s.high - s.low) * u,
+    "triangular": _triangular_quantile,
+}
 _MEAN_MIN = {
     "fixed": lambda v: v,
     "exponential": lambda s: s.mean,

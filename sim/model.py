@@ -27,7 +27,7 @@ from sim.dispatch import make_policy
 from sim.distributions import Duration
 from sim.forces import UnitStatus
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
-from sim.readiness import SECONDS_PER_DAY, after_drill, drill_plans, slowdown
+from sim.readiness import SECONDS_PER_DAY, after_drill, decayed, drill_plans, slowdown
 from sim.world import World
 
 
@@ -101,7 +101,17 @@ class SimOutput:
 )
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
 NO_ID = np.iinfo(np.int64).min  # marks "no incident" / "no unit" in the packed log; never a valid index
-_FREED_BY_TIME = (UnitStatus.RETURNING, UnitStatus.DRILL_OFF_SITE)  # busy, but free again at a known time
+_AVAILABLE, _MOBILISING, _RETURNING, _DRILL_OFF_SITE, _DRILL_AT_BASE = (
+    int(s)
+    for s in (
+        UnitStatus.AVAILABLE,
+        UnitStatus.MOBILISING,
+        UnitStatus.RETURNING,
+        UnitStatus.DRILL_OFF_SITE,
+        UnitStatus.DRILL_AT_BASE,
+    )
+)  # plain ints in the hot path (an enum member lookup costs ten times a local name)
+_FREED_BY_TIME = (_RETURNING, _DRILL_OFF_SITE)  # busy, but free again at a known time
 
 STATUS_AFTER: dict[EventKind, UnitStatus] = {
     EventKind.DISPATCH: UnitStatus.MOBILISING,
@@ -117,13 +127,14 @@ _STATUS_AFTER_KIND = np.array([STATUS_AFTER.get(kind, -1) for kind in EventKind]
 
 def unit_status_rows(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of a log that change a unit's status, as (unit, time_s, status after) grouped by unit in time order."""
-    status = _STATUS_AFTER_KIND[events["kind"]]
-    drill = events["kind"] == EventKind.DRILL_START
+    kind, unit = events["kind"], events["unit"]
+    status = _STATUS_AFTER_KIND[kind]
+    drill = np.flatnonzero(kind == EventKind.DRILL_START)
     status[drill] = np.where(events["value"][drill] > 0, UnitStatus.DRILL_OFF_SITE, UnitStatus.DRILL_AT_BASE)
-    keep = (status >= 0) & (events["unit"] != NO_ID)
-    rows = events[keep]
-    order = np.argsort(rows["unit"], kind="stable")  # the log is in time order: stable keeps it within a unit
-    return rows["unit"][order], rows["time_s"][order], status[keep][order]
+    keep = np.flatnonzero((status >= 0) & (unit != NO_ID))
+    order = np.argsort(unit[keep], kind="stable")  # the log is in time order: stable keeps it within a unit
+    keep = keep[order]
+    return unit[keep], events["time_s"][keep], status[keep]
 
 
 def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray:
@@ -165,7 +176,7 @@ class Model:
         self.fixed = fixed = _fixed(world)
         self.policy = fixed.policy
         self.drills = fixed.drills
-        self.turnout_draw_s = [dist.ppf_s(stream.u_turnout) for dist in fixed.turnout]
+        self.u_turnout = stream.u_turnout
         self.work_s = _work_draws(fixed, stream)
         self.call_at_s = stream.call_at_s.tolist()
         self.call_site = stream.site.tolist()
@@ -173,7 +184,7 @@ class Model:
         self.call_type = [stream.type_names[t] for t in stream.incident_type.tolist()]
         self.next_call = 0
         n = len(world.units)
-        self.status = [UnitStatus.AVAILABLE] * n
+        self.status = [_AVAILABLE] * n
         self.status_since = [0.0] * n
         self.available = [True] * n
         self.recall_s = [0.0] * n
@@ -207,11 +218,11 @@ class Model:
             )
         )
 
-    def set_status(self, unit: int, status: UnitStatus, at_s: float) -> None:
+    def set_status(self, unit: int, status: int, at_s: float) -> None:
         """The one place the model changes a unit's status (``at_s``: when, for a drill played lazily)."""
         self.status[unit] = status
         self.status_since[unit] = at_s
-        self.available[unit] = status == UnitStatus.AVAILABLE or status == UnitStatus.DRILL_AT_BASE
+        self.available[unit] = status == _AVAILABLE or status == _DRILL_AT_BASE
 
     def proficiency(self, unit: int, at_s: float) -> float:
         """Proficiency at ``at_s`` (not before the unit's last drill); a unit without drills keeps its own."""
@@ -234,12 +245,11 @@ class Model:
     def _at(self, at_s: float, callback, *args) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
         ``now + (at_s - now)`` may differ from it in the last bit)."""
+        simpy.Timeout(self.env, at_s - self.now, (at_s, callback, args)).callbacks.append(self._fire)
 
-        def fire(_event) -> None:
-            self.now = at_s
-            callback(*args)
-
-        self.env.timeout(at_s - self.now).callbacks.append(fire)
+    def _fire(self, event: simpy.Timeout) -> None:
+        self.now, callback, args = event.value
+        callback(*args)
 
     # -- run --------------------------------------------------------------------------------------------------
     def run(self) -> SimOutput:
@@ -248,7 +258,7 @@ class Model:
         self.env.run()
         for unit in range(len(self.status)):  # back at base, and drills due before the horizon, to their end
             self._catch_up(unit, math.inf)
-        events = np.array(self.rows, dtype=EVENT_DTYPE)
+        events = np.fromiter(self.rows, dtype=EVENT_DTYPE, count=len(self.rows))
         events = events[np.argsort(events["time_s"], kind="stable")]
         end_s = max(self.scenario.horizon_s, float(events["time_s"][-1]) if len(events) else 0.0)
         return SimOutput(
@@ -322,16 +332,16 @@ class Model:
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
         """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
-        if self.status[unit] == UnitStatus.DRILL_AT_BASE:
+        if self.status[unit] == _DRILL_AT_BASE:
             self._end_drill(unit, now)  # a call ends an at-base drill, which still counts
         recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
-        self.set_status(unit, UnitStatus.MOBILISING, now)
+        self.set_status(unit, _MOBILISING, now)
         self.next_change_s[unit] = math.inf  # until its incident is cleared
         i = inc.index
         fixed = self.fixed
         k = len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT
-        draw = float(self.turnout_draw_s[fixed.unit_turnout[unit]][i, k])
+        draw = fixed.turnout_s[unit](float(self.u_turnout[i, k]))
         turnout_s = draw * slowdown(self.proficiency(unit, now), fixed.turnout_penalty) + recall_s
         mobilised_at = now + (fixed.activation_s if mutual_aid else 0.0)
         en_route_at = mobilised_at + turnout_s
@@ -386,7 +396,7 @@ class Model:
             back_at = released_at + (access_s + drive_s)
             append((released_at, _RELEASED, i, unit, 0.0))
             append((back_at, _AT_BASE, i, unit, 0.0))
-            self.set_status(unit, UnitStatus.RETURNING, now)
+            self.set_status(unit, _RETURNING, now)
             self.next_change_s[unit] = back_at
             if self.waiting:
                 self._wake_at(unit, back_at)
@@ -410,31 +420,53 @@ class Model:
         unit until its incident is cleared."""
         while (next_s := self.next_change_s[unit]) <= until_s and next_s < math.inf:
             status = self.status[unit]
-            if status == UnitStatus.RETURNING:
-                self.set_status(unit, UnitStatus.AVAILABLE, next_s)
+            if status == _RETURNING:
+                self.set_status(unit, _AVAILABLE, next_s)
                 self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
-            elif status == UnitStatus.AVAILABLE and start_drills:
+            elif status == _AVAILABLE and start_drills:
                 self._start_drill(unit, max(next_s, self.status_since[unit]), until_s)
-            elif status == UnitStatus.DRILL_OFF_SITE or status == UnitStatus.DRILL_AT_BASE:
+            elif status == _DRILL_OFF_SITE or status == _DRILL_AT_BASE:
                 self._end_drill(unit, next_s)
             else:
                 return
 
     def _start_drill(self, unit: int, at_s: float, until_s: float) -> None:
-        """Start a drill at ``at_s``; if it is over by ``until_s`` it ends at once."""
+        """Start the drill due at ``at_s``, and play it and the unit's later drills for as long as they are over by
+        ``until_s`` (a unit left alone drills on schedule: the hot path, so in one loop over local names)."""
         drills = self.drills
+        due_s, duration_s, gain, half_life_s = (
+            drills.due_s[unit],
+            drills.duration_s[unit],
+            drills.gain[unit],
+            drills.half_life_s[unit],
+        )
         off_site = drills.off_site[unit]
-        self.rows.append((at_s, _DRILL_START, NO_ID, unit, float(off_site)))
-        self.drill_count[unit] += 1
-        end_s = at_s + drills.duration_s[unit]
-        if end_s <= until_s:
-            self._end_drill(unit, end_s)
-            return
-        self.set_status(unit, UnitStatus.DRILL_OFF_SITE if off_site else UnitStatus.DRILL_AT_BASE, at_s)
-        self.recall_s[unit] = drills.recall_s[unit]
-        self.next_change_s[unit] = end_s
-        if off_site and self.waiting:
-            self._wake_at(unit, end_s)
+        count = self.drill_count[unit]
+        p, p_at_s = self.prof_last[unit], self.prof_at_s[unit]
+        append = self.rows.append
+        while True:
+            append((at_s, _DRILL_START, NO_ID, unit, float(off_site)))
+            count += 1
+            end_s = at_s + duration_s
+            if end_s > until_s:  # still drilling
+                self.drill_count[unit] = count
+                self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
+                self.set_status(unit, _DRILL_OFF_SITE if off_site else _DRILL_AT_BASE, at_s)
+                self.recall_s[unit] = drills.recall_s[unit]
+                self.next_change_s[unit] = end_s
+                if off_site and self.waiting:
+                    self._wake_at(unit, end_s)
+                return
+            p, p_at_s = after_drill(decayed(p, end_s - p_at_s, half_life_s), gain), end_s
+            append((end_s, _DRILL_END, NO_ID, unit, p))
+            next_due_s = due_s[count]
+            if next_due_s > until_s or next_due_s == math.inf:
+                break
+            at_s = max(next_due_s, end_s)
+        self.drill_count[unit] = count
+        self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
+        self.set_status(unit, _AVAILABLE, p_at_s)
+        self.next_change_s[unit] = due_s[count]
 
     def _end_drill(self, unit: int, at_s: float) -> None:
         """Apply the drill's gain (also when an at-base drill is cut short by a call); the next drill is due."""
@@ -443,7 +475,7 @@ class Model:
         self.prof_at_s[unit] = at_s
         self.recall_s[unit] = 0.0
         self.rows.append((at_s, _DRILL_END, NO_ID, unit, level))
-        self.set_status(unit, UnitStatus.AVAILABLE, at_s)
+        self.set_status(unit, _AVAILABLE, at_s)
         self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
 
     def _wake_at(self, unit: int, at_s: float) -> None:
@@ -457,10 +489,10 @@ class Model:
         self.wake_at_s[unit] = math.inf
         now = self.now
         self._catch_up(unit, now, start_drills=False)
-        if self.status[unit] == UnitStatus.AVAILABLE and self.waiting:
+        if self.status[unit] == _AVAILABLE and self.waiting:
             drill_due_s, self.next_change_s[unit] = self.next_change_s[unit], math.inf  # calls before drills
             self._serve_waiting(unit)
-            if self.status[unit] == UnitStatus.AVAILABLE:
+            if self.status[unit] == _AVAILABLE:
                 self.next_change_s[unit] = drill_due_s
         self._catch_up(unit, now)
 
@@ -514,8 +546,7 @@ class _Fixed:
     travel_in_s: list[list[float]]
     access_s: list[float]
     turnout_mean_s: list[float]
-    turnout: list[Duration]  # distinct turnout distributions
-    unit_turnout: list[int]  # each unit's one
+    turnout_s: list  # each unit's turnout seconds as a function of a uniform
     on_scene: dict[str, list[Duration]]  # by incident type: levels 1-4
     drills: _UnitDrills
     traffic_from_s: list[float]  # the travel factor as a step function of the time of day: where each step starts
@@ -532,8 +563,7 @@ def _fixed(world: World) -> _Fixed:
     """Built once per world (worlds hash by identity) and shared by its replications in a process."""
     scenario = world.scenario
     readiness = scenario.readiness
-    turnout: dict[Duration, int] = {}
-    unit_turnout = [turnout.setdefault(dist, len(turnout)) for dist in world.units.turnout]
+    turnout = {dist: dist.quantile_s() for dist in world.units.turnout}  # one function per distinct distribution
     types = scenario.all_incident_types()
     traffic = {0.0: 1.0}
     for period in sorted(scenario.traffic, key=lambda p: p.from_h):  # a window may start where the last one ends
@@ -547,8 +577,7 @@ def _fixed(world: World) -> _Fixed:
         travel_in_s=world.travel_in_s.tolist(),
         access_s=world.access_s.tolist(),
         turnout_mean_s=[d.mean_s() for d in world.units.turnout],
-        turnout=list(turnout),
-        unit_turnout=unit_turnout,
+        turnout_s=[turnout[dist] for dist in world.units.turnout],
         on_scene={name: [t.on_scene(level) for level in range(1, 5)] for name, t in types.items()},
         drills=_unit_drills(world),
         traffic_from_s=list(traffic),
