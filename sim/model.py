@@ -57,6 +57,8 @@ class _Incident:
     outstanding: dict[str, int]
     dispatched: list[tuple[int, float]] = field(default_factory=list)  # (unit, on-scene time)
     first_due_s: float = math.inf  # earliest on-scene time of the units sent so far
+    first_unit: int = -1  # and the unit
+    first_timed_s: float = math.inf  # when a first-arrival event was last timed
     first_arrival_at_s: float | None = None
     waiting: bool = False
 
@@ -150,6 +152,74 @@ def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray
     return out
 
 
+_RECORD_WIDTH = 9
+_ROW, _DISPATCHED, _RETURN, _DRILL = range(4)  # the shapes of the model's records, each a few rows of the log
+"""A record is ``_RECORD_WIDTH`` numbers in one flat list: its shape, then its fields (zero-padded):
+
+- ``_ROW``: one row as it stands: time, kind, incident, unit, value;
+- ``_DISPATCHED``: a dispatch and its phases: dispatch, mobilised, en-route, road-end and on-scene times, incident,
+  unit, mutual aid;
+- ``_RETURN``: a unit's release and its return to base: the two times, incident, unit;
+- ``_DRILL``: a drill played to its end: start and end times, unit, off site, proficiency after.
+
+One record in place of up to five rows keeps the Python objects made per event few; numpy unpacks them at the end.
+"""
+
+
+def _row_rows(r: np.ndarray) -> np.ndarray:
+    return r[:, np.newaxis, 1:6]
+
+
+def _dispatched_rows(r: np.ndarray) -> np.ndarray:
+    rows = np.zeros((len(r), 5, 5))
+    rows[:, :, 0] = r[:, 1:6]
+    rows[:, :, 1] = (_DISPATCH, _MOBILISED, _EN_ROUTE, _AT_ROAD_END, _ON_SCENE)
+    rows[:, :, 2:4] = r[:, np.newaxis, 6:8]
+    rows[:, 0, 4] = r[:, 8]
+    return rows
+
+
+def _return_rows(r: np.ndarray) -> np.ndarray:
+    rows = np.zeros((len(r), 2, 5))
+    rows[:, :, 0] = r[:, 1:3]
+    rows[:, :, 1] = (_RELEASED, _AT_BASE)
+    rows[:, :, 2:4] = r[:, np.newaxis, 3:5]
+    return rows
+
+
+def _drill_rows(r: np.ndarray) -> np.ndarray:
+    rows = np.empty((len(r), 2, 5))
+    rows[:, :, 0] = r[:, 1:3]
+    rows[:, :, 1] = (_DRILL_START, _DRILL_END)
+    rows[:, :, 2] = NO_ID
+    rows[:, :, 3] = r[:, 3, np.newaxis]
+    rows[:, :, 4] = r[:, 4:6]
+    return rows
+
+
+_UNPACK = (_row_rows, _dispatched_rows, _return_rows, _drill_rows)  # by shape: (records, rows each, 5 fields)
+_ROWS_PER_SHAPE = np.array([1, 5, 2, 2])
+
+
+def event_log(records: list[float]) -> np.ndarray:
+    """The event log from the model's flat records: in time order, rows at one time in the order they were made."""
+    record = np.fromiter(records, dtype=np.float64, count=len(records)).reshape(-1, _RECORD_WIDTH)
+    shape = record[:, 0].astype(np.intp)
+    n_rows = _ROWS_PER_SHAPE[shape]
+    first = np.cumsum(n_rows) - n_rows
+    rows = np.empty((int(n_rows.sum()), 5))
+    for s, unpack in enumerate(_UNPACK):
+        pick = np.flatnonzero(shape == s)
+        if len(pick):
+            block = unpack(record[pick])
+            rows[first[pick, np.newaxis] + np.arange(block.shape[1])] = block
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    events = np.empty(len(rows), EVENT_DTYPE)
+    for column, name in enumerate(EVENT_DTYPE.names):
+        events[name] = rows[:, column]  # indices and kinds are exact in float64 (NO_ID is -2**63)
+    return events
+
+
 class Model:
     """One replication: a world, an incident stream, and the SimPy events that play them out.
 
@@ -194,7 +264,7 @@ class Model:
         self.next_change_s = [due[0] for due in self.drills.due_s]  # back at base, drill start or drill end
         self.wake_at_s = [math.inf] * n
         self.waiting: list[_Incident] = []
-        self.rows: list[tuple] = []
+        self.records: list[float] = []  # flat, _RECORD_WIDTH numbers each
         self.notes: set[str] = set()
         self._plans: dict[tuple[str, int], dict[str, int]] = {}
 
@@ -208,14 +278,16 @@ class Model:
         at_s: float | None = None,
     ) -> None:
         """Append a row at ``at_s`` (default now)."""
-        self.rows.append(
-            (
-                self.now if at_s is None else at_s,
-                kind,
-                NO_ID if incident is None else incident,
-                NO_ID if unit is None else unit,
-                value,
-            )
+        self.records += (
+            _ROW,
+            self.now if at_s is None else at_s,
+            kind,
+            NO_ID if incident is None else incident,
+            NO_ID if unit is None else unit,
+            value,
+            0,
+            0,
+            0,
         )
 
     def set_status(self, unit: int, status: int, at_s: float) -> None:
@@ -258,8 +330,7 @@ class Model:
         self.env.run()
         for unit in range(len(self.status)):  # back at base, and drills due before the horizon, to their end
             self._catch_up(unit, math.inf)
-        events = np.fromiter(self.rows, dtype=EVENT_DTYPE, count=len(self.rows))
-        events = events[np.argsort(events["time_s"], kind="stable")]
+        events = event_log(self.records)
         end_s = max(self.scenario.horizon_s, float(events["time_s"][-1]) if len(events) else 0.0)
         return SimOutput(
             events=events,
@@ -280,7 +351,7 @@ class Model:
             call_at_s=self.call_at_s[i],
             outstanding={},
         )
-        self.rows.append((inc.call_at_s, _CALL, i, NO_ID, float(inc.level)))
+        self.records += (_ROW, inc.call_at_s, _CALL, i, NO_ID, inc.level, 0, 0, 0)
         self._require(inc, self._plan(inc.type_name, inc.level))
         if self.next_call < len(self.call_at_s):
             self._at(self.call_at_s[self.next_call], self._call_next)
@@ -317,18 +388,28 @@ class Model:
                         self._wake_at(unit, self.next_change_s[unit])
 
     def _fill(self, inc: _Incident) -> None:
+        """Send what the policy chooses for each unit type the incident still wants; time its first arrival if the
+        units sent moved it up."""
         now = self.now
-        for unit_type in sorted(inc.outstanding):
-            for unit in self.policy.units_of_type[unit_type]:
-                if self.next_change_s[unit] <= now:
+        next_change_s = self.next_change_s
+        units_of_type = self.policy.units_of_type
+        travel_factor = self.travel_factor(now)
+        outstanding = {}
+        for unit_type, count in sorted(inc.outstanding.items()):
+            for unit in units_of_type[unit_type]:
+                if next_change_s[unit] <= now:
                     self._catch_up(unit, now)
-            count = inc.outstanding[unit_type]
-            for unit, mutual_aid, _ in self.policy.choose(
-                inc.site, unit_type, count, self.available, self.expected_turnout_s, self.travel_factor(now)
-            ):
-                inc.outstanding[unit_type] -= 1
+            chosen = self.policy.choose(
+                inc.site, unit_type, count, self.available, self.expected_turnout_s, travel_factor
+            )
+            for unit, mutual_aid, _ in chosen:
                 self._dispatch(unit, inc, mutual_aid, now)
-        inc.outstanding = {t: c for t, c in inc.outstanding.items() if c > 0}
+            if len(chosen) < count:
+                outstanding[unit_type] = count - len(chosen)
+        inc.outstanding = outstanding
+        if inc.first_due_s < inc.first_timed_s:
+            inc.first_timed_s = inc.first_due_s
+            self._at(inc.first_due_s, self._first_arrival, inc, inc.first_unit)
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
         """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
@@ -348,16 +429,11 @@ class Model:
         drive_s = fixed.travel_out_s[fixed.unit_base[unit]][inc.site] * self.travel_factor(en_route_at)
         road_end_at = en_route_at + drive_s
         on_scene_at = road_end_at + fixed.access_s[inc.site]
-        append = self.rows.append  # the phases are fixed now: five rows at once (the hot path of the model)
-        append((now, _DISPATCH, i, unit, float(mutual_aid)))
-        append((mobilised_at, _MOBILISED, i, unit, 0.0))
-        append((en_route_at, _EN_ROUTE, i, unit, 0.0))
-        append((road_end_at, _AT_ROAD_END, i, unit, 0.0))
-        append((on_scene_at, _ON_SCENE, i, unit, 0.0))
+        self.records += (_DISPATCHED, now, mobilised_at, en_route_at, road_end_at, on_scene_at, i, unit, mutual_aid)
         inc.dispatched.append((unit, on_scene_at))
         if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
             inc.first_due_s = on_scene_at
-            self._at(on_scene_at, self._first_arrival, inc, unit)
+            inc.first_unit = unit
 
     def _first_arrival(self, inc: _Incident, unit: int) -> None:
         """Escalate if late; start the work clock. (A unit overtaken by a later dispatch finds the work begun.)"""
@@ -386,16 +462,15 @@ class Model:
             self.waiting.remove(inc)
             inc.waiting = False
         i = inc.index
-        append = self.rows.append
-        append((now, _CLEARED, i, NO_ID, float(withdrawn)))
+        records = self.records
+        records += (_ROW, now, _CLEARED, i, NO_ID, withdrawn, 0, 0, 0)
         access_s = self.fixed.access_s[inc.site]
         travel_in_s = self.fixed.travel_in_s
         for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
             drive_s = travel_in_s[self.fixed.unit_base[unit]][inc.site] * self.travel_factor(released_at + access_s)
             back_at = released_at + (access_s + drive_s)
-            append((released_at, _RELEASED, i, unit, 0.0))
-            append((back_at, _AT_BASE, i, unit, 0.0))
+            records += (_RETURN, released_at, back_at, i, unit, 0, 0, 0, 0)
             self.set_status(unit, _RETURNING, now)
             self.next_change_s[unit] = back_at
             if self.waiting:
@@ -443,12 +518,12 @@ class Model:
         off_site = drills.off_site[unit]
         count = self.drill_count[unit]
         p, p_at_s = self.prof_last[unit], self.prof_at_s[unit]
-        append = self.rows.append
+        records = self.records
         while True:
-            append((at_s, _DRILL_START, NO_ID, unit, float(off_site)))
             count += 1
             end_s = at_s + duration_s
             if end_s > until_s:  # still drilling
+                records += (_ROW, at_s, _DRILL_START, NO_ID, unit, off_site, 0, 0, 0)
                 self.drill_count[unit] = count
                 self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
                 self.set_status(unit, _DRILL_OFF_SITE if off_site else _DRILL_AT_BASE, at_s)
@@ -458,7 +533,7 @@ class Model:
                     self._wake_at(unit, end_s)
                 return
             p, p_at_s = after_drill(decayed(p, end_s - p_at_s, half_life_s), gain), end_s
-            append((end_s, _DRILL_END, NO_ID, unit, p))
+            records += (_DRILL, at_s, end_s, unit, off_site, p, 0, 0, 0)
             next_due_s = due_s[count]
             if next_due_s > until_s or next_due_s == math.inf:
                 break
@@ -474,7 +549,7 @@ class Model:
         self.prof_last[unit] = level
         self.prof_at_s[unit] = at_s
         self.recall_s[unit] = 0.0
-        self.rows.append((at_s, _DRILL_END, NO_ID, unit, level))
+        self.log(EventKind.DRILL_END, unit=unit, value=level, at_s=at_s)
         self.set_status(unit, _AVAILABLE, at_s)
         self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
 
