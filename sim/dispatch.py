@@ -37,7 +37,7 @@ class NearestEta:
         self.units_of_type: dict[str, list[int]] = {}
         for unit, unit_type in enumerate(world.units.unit_type):
             self.units_of_type.setdefault(unit_type, []).append(unit)
-        self._scan: dict[tuple[str, int], list[tuple[float, int]]] = {}
+        self._scan: dict[tuple[str, int], list[tuple[float, int, float, bool]]] = {}
 
     def choose(
         self,
@@ -56,21 +56,17 @@ class NearestEta:
         """
         best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted; a key sorts as the ranking does
         limit_s = self._local_limit_s
-        travel = self._travel
-        unit_base = self._unit_base
         access_s = self._access[site]
-        for bound_s, unit in self._scan_order(site, unit_type):
+        order = self._scan.get((unit_type, site)) or self._scan_order(site, unit_type)
+        for bound_s, unit, road_s, local in order:
             if len(best) == count:
                 beyond, worst_s, _ = best[-1]
                 if bound_s > worst_s and (not beyond or bound_s > limit_s):
                     break  # nobody left can beat the chosen ones
             if not available[unit]:
                 continue
-            eta = expected_turnout_s(unit) + travel[unit_base[unit]][site] * travel_factor + access_s
-            if self._local[unit]:
-                key = (eta > limit_s, eta, unit)
-            else:
-                key = (True, eta + self._activation_s, unit)
+            eta = expected_turnout_s(unit) + road_s * travel_factor + access_s
+            key = (eta > limit_s, eta, unit) if local else (True, eta + self._activation_s, unit)
             if len(best) < count:
                 bisect.insort(best, key)
             elif key < best[-1]:
@@ -78,16 +74,17 @@ class NearestEta:
                 bisect.insort(best, key)
         return [(unit, not self._local[unit], eta) for _, eta, unit in best]
 
-    def _scan_order(self, site: int, unit_type: str) -> list[tuple[float, int]]:
-        """The units of a type by a lower bound of their estimated arrival at a site (built once per pair)."""
-        key = (unit_type, site)
-        if key not in self._scan:
-            rows = []
-            for unit in self.units_of_type.get(unit_type, ()):
-                bound_s = self._least_turnout_s[unit] + self._travel[self._unit_base[unit]][site] + self._access[site]
-                rows.append((bound_s if self._local[unit] else bound_s + self._activation_s, unit))
-            self._scan[key] = sorted(rows)
-        return self._scan[key]
+    def _scan_order(self, site: int, unit_type: str) -> list[tuple[float, int, float, bool]]:
+        """The units of a type by a lower bound of their estimated arrival at a site, each with its road time and
+        whether it is local (built once per pair)."""
+        rows = []
+        for unit in self.units_of_type.get(unit_type, ()):
+            road_s = self._travel[self._unit_base[unit]][site]
+            bound_s = self._least_turnout_s[unit] + road_s + self._access[site]
+            local = self._local[unit]
+            rows.append((bound_s if local else bound_s + self._activation_s, unit, road_s, local))
+        self._scan[unit_type, site] = rows = sorted(rows)
+        return rows
 
 
 POLICIES = {"nearest_eta": NearestEta}

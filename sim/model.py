@@ -247,6 +247,7 @@ class Model:
         self.policy = fixed.policy
         self.drills = fixed.drills
         self.u_turnout = stream.u_turnout
+        self.traffic_from_s, self.traffic_factor = fixed.traffic_from_s, fixed.traffic_factor
         self.work_s = _work_draws(fixed, stream)
         self.call_at_s = stream.call_at_s.tolist()
         self.call_site = stream.site.tolist()
@@ -309,10 +310,10 @@ class Model:
 
     def travel_factor(self, at_s: float) -> float:
         """Congestion factor on a road trip starting at ``at_s`` (the scenario's daily traffic windows)."""
-        from_s = self.fixed.traffic_from_s
+        from_s = self.traffic_from_s
         if len(from_s) == 1:  # free flow all day
             return 1.0
-        return self.fixed.traffic_factor[bisect.bisect_right(from_s, at_s % SECONDS_PER_DAY) - 1]
+        return self.traffic_factor[bisect.bisect_right(from_s, at_s % SECONDS_PER_DAY) - 1]
 
     def _at(self, at_s: float, callback, *args) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
@@ -622,7 +623,8 @@ class _Fixed:
     access_s: list[float]
     turnout_mean_s: list[float]
     turnout_s: list  # each unit's turnout seconds as a function of a uniform
-    on_scene: dict[str, list[Duration]]  # by incident type: levels 1-4
+    on_scene: list[Duration]  # the distinct on-scene time distributions
+    on_scene_of: dict[str, list[int]]  # each incident type's at levels 1-4
     drills: _UnitDrills
     traffic_from_s: list[float]  # the travel factor as a step function of the time of day: where each step starts
     traffic_factor: list[float]  # and its factor
@@ -639,7 +641,11 @@ def _fixed(world: World) -> _Fixed:
     scenario = world.scenario
     readiness = scenario.readiness
     turnout = {dist: dist.quantile_s() for dist in world.units.turnout}  # one function per distinct distribution
-    types = scenario.all_incident_types()
+    on_scene: dict[Duration, int] = {}
+    on_scene_of = {
+        name: [on_scene.setdefault(t.on_scene(level), len(on_scene)) for level in range(1, 5)]
+        for name, t in scenario.all_incident_types().items()
+    }
     traffic = {0.0: 1.0}
     for period in sorted(scenario.traffic, key=lambda p: p.from_h):  # a window may start where the last one ends
         traffic |= {period.from_h * 3600.0: period.travel_factor, period.to_h * 3600.0: 1.0}
@@ -653,7 +659,8 @@ def _fixed(world: World) -> _Fixed:
         access_s=world.access_s.tolist(),
         turnout_mean_s=[d.mean_s() for d in world.units.turnout],
         turnout_s=[turnout[dist] for dist in world.units.turnout],
-        on_scene={name: [t.on_scene(level) for level in range(1, 5)] for name, t in types.items()},
+        on_scene=list(on_scene),
+        on_scene_of=on_scene_of,
         drills=_unit_drills(world),
         traffic_from_s=list(traffic),
         traffic_factor=list(traffic.values()),
@@ -666,17 +673,11 @@ def _fixed(world: World) -> _Fixed:
 
 
 def _work_draws(fixed: _Fixed, stream: IncidentStream) -> list[list[float]]:
-    """On-scene work seconds of every incident at each level 1-4 (one uniform per incident)."""
-    work = np.zeros((len(stream), 4))
-    for t, name in enumerate(stream.type_names):
-        rows = np.flatnonzero(stream.incident_type == t)
-        if not len(rows):
-            continue
-        by_level = fixed.on_scene[name]
-        for level, dist in enumerate(by_level):
-            first = by_level.index(dist)  # levels sharing a distribution share the draw
-            work[rows, level] = work[rows, first] if first < level else dist.ppf_s(stream.u_on_scene[rows])
-    return work.tolist()
+    """On-scene work seconds of every incident at each level 1-4 (one uniform per incident, so levels sharing a
+    distribution share the draw)."""
+    draws = np.array([dist.ppf_s(stream.u_on_scene) for dist in fixed.on_scene])  # (distribution, incident)
+    of_type = np.array([fixed.on_scene_of[name] for name in stream.type_names], dtype=np.intp).reshape(-1, 4)
+    return draws[of_type[stream.incident_type], np.arange(len(stream))[:, np.newaxis]].tolist()
 
 
 def simulate(world: World, stream: IncidentStream) -> SimOutput:
