@@ -142,10 +142,12 @@ def unit_status_rows(events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
 def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray:
     """Seconds each unit spent in each status from 0 to ``end_s`` (units start available), from the event log."""
     unit, at_s, status = unit_status_rows(events)
-    out = np.zeros((n_units, len(UnitStatus)))
+    n_status = len(UnitStatus)
     last = np.append(unit[1:] != unit[:-1], True)  # each unit's last status lasts to the end
     until_s = np.where(last, end_s, np.append(at_s[1:], end_s))
-    np.add.at(out, (unit, status), until_s - at_s)
+    cell = unit * n_status + status
+    out = np.bincount(cell, weights=until_s - at_s, minlength=n_units * n_status).astype(np.float64, copy=False)
+    out = out.reshape(n_units, n_status)  # (bincount of nothing is integer zeros)
     first = np.append(True, unit[1:] != unit[:-1])[: len(unit)]
     out[:, UnitStatus.AVAILABLE] += end_s  # available from 0 to the first event (to the end if none)
     out[unit[first], UnitStatus.AVAILABLE] -= end_s - at_s[first]
@@ -360,7 +362,8 @@ class Model:
     def _plan(self, type_name: str, level: int) -> dict[str, int]:
         """The response plan, limited to unit types (and counts) the scenario has at all."""
         key = (type_name, level)
-        if key not in self._plans:
+        plan = self._plans.get(key)
+        if plan is None:
             plan = {}
             for unit_type, count in sorted(self.scenario.plan(type_name, level).items()):
                 have = len(self.policy.units_of_type.get(unit_type, ()))
@@ -371,7 +374,7 @@ class Model:
                 if have:
                     plan[unit_type] = min(count, have)
             self._plans[key] = plan
-        return self._plans[key]
+        return plan
 
     def _require(self, inc: _Incident, extra: dict[str, int]) -> None:
         for unit_type, count in extra.items():
