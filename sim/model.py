@@ -73,34 +73,6 @@ class SimOutput:
     notes: tuple[str, ...]
 
 
-(
-    _CALL,
-    _DISPATCH,
-    _MOBILISED,
-    _EN_ROUTE,
-    _AT_ROAD_END,
-    _ON_SCENE,
-    _CLEARED,
-    _RELEASED,
-    _AT_BASE,
-    _DRILL_START,
-    _DRILL_END,
-) = (
-    int(k)
-    for k in (
-        EventKind.CALL,
-        EventKind.DISPATCH,
-        EventKind.MOBILISED,
-        EventKind.EN_ROUTE,
-        EventKind.AT_ROAD_END,
-        EventKind.ON_SCENE,
-        EventKind.CLEARED,
-        EventKind.RELEASED,
-        EventKind.AT_BASE,
-        EventKind.DRILL_START,
-        EventKind.DRILL_END,
-    )
-)
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
 NO_ID = np.iinfo(np.int64).min  # marks "no incident" / "no unit" in the packed log; never a valid index
 _AVAILABLE, _MOBILISING, _RETURNING, _DRILL_OFF_SITE, _DRILL_AT_BASE = (
@@ -155,7 +127,7 @@ def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray
 
 
 _RECORD_WIDTH = 9
-_ROW, _DISPATCHED, _RETURN, _DRILL = range(4)  # the shapes of the model's records, each a few rows of the log
+_ROW, _DISPATCHED, _RETURN, _DRILL = 0.0, 1.0, 2.0, 3.0  # the shapes of the model's records (floats: see below)
 """A record is ``_RECORD_WIDTH`` numbers in one flat list: its shape, then its fields (zero-padded):
 
 - ``_ROW``: one row as it stands: time, kind, incident, unit, value;
@@ -165,56 +137,48 @@ _ROW, _DISPATCHED, _RETURN, _DRILL = range(4)  # the shapes of the model's recor
 - ``_DRILL``: a drill played to its end: start and end times, unit, off site, proficiency after.
 
 One record in place of up to five rows keeps the Python objects made per event few; numpy unpacks them at the end.
+Every constant in a record is a float, since numpy converts a Python int to float64 at twice the cost of a float.
 """
+_CALL, _CLEARED, _DRILL_START = (float(k) for k in (EventKind.CALL, EventKind.CLEARED, EventKind.DRILL_START))
+_NO_ID = float(NO_ID)
 
 
-def _row_rows(r: np.ndarray) -> np.ndarray:
-    return r[:, np.newaxis, 1:6]
+_FIELDS = len(EVENT_DTYPE.names)
+_CONSTANT = (0.0, float(NO_ID), *(float(k) for k in EventKind))  # appended to each record as columns 9, 10, ...
+_ZERO, _NONE = _RECORD_WIDTH, _RECORD_WIDTH + 1
 
 
-def _dispatched_rows(r: np.ndarray) -> np.ndarray:
-    rows = np.zeros((len(r), 5, 5))
-    rows[:, :, 0] = r[:, 1:6]
-    rows[:, :, 1] = (_DISPATCH, _MOBILISED, _EN_ROUTE, _AT_ROAD_END, _ON_SCENE)
-    rows[:, :, 2:4] = r[:, np.newaxis, 6:8]
-    rows[:, 0, 4] = r[:, 8]
-    return rows
+def _kind(kind: EventKind) -> int:
+    return _RECORD_WIDTH + 2 + int(kind)
 
 
-def _return_rows(r: np.ndarray) -> np.ndarray:
-    rows = np.zeros((len(r), 2, 5))
-    rows[:, :, 0] = r[:, 1:3]
-    rows[:, :, 1] = (_RELEASED, _AT_BASE)
-    rows[:, :, 2:4] = r[:, np.newaxis, 3:5]
-    return rows
-
-
-def _drill_rows(r: np.ndarray) -> np.ndarray:
-    rows = np.empty((len(r), 2, 5))
-    rows[:, :, 0] = r[:, 1:3]
-    rows[:, :, 1] = (_DRILL_START, _DRILL_END)
-    rows[:, :, 2] = NO_ID
-    rows[:, :, 3] = r[:, 3, np.newaxis]
-    rows[:, :, 4] = r[:, 4:6]
-    return rows
-
-
-_UNPACK = (_row_rows, _dispatched_rows, _return_rows, _drill_rows)  # by shape: (records, rows each, 5 fields)
-_ROWS_PER_SHAPE = np.array([1, 5, 2, 2])
+_TEMPLATE_ROWS = {  # by record shape: each row it makes, as the columns of (time, kind, incident, unit, value)
+    int(_ROW): [(1, 2, 3, 4, 5)],
+    int(_DISPATCHED): [
+        (1, _kind(EventKind.DISPATCH), 6, 7, 8),
+        (2, _kind(EventKind.MOBILISED), 6, 7, _ZERO),
+        (3, _kind(EventKind.EN_ROUTE), 6, 7, _ZERO),
+        (4, _kind(EventKind.AT_ROAD_END), 6, 7, _ZERO),
+        (5, _kind(EventKind.ON_SCENE), 6, 7, _ZERO),
+    ],
+    int(_RETURN): [(1, _kind(EventKind.RELEASED), 3, 4, _ZERO), (2, _kind(EventKind.AT_BASE), 3, 4, _ZERO)],
+    int(_DRILL): [(1, _kind(EventKind.DRILL_START), _NONE, 3, 4), (2, _kind(EventKind.DRILL_END), _NONE, 3, 5)],
+}
+_MOST_ROWS = max(len(rows) for rows in _TEMPLATE_ROWS.values())
+_TEMPLATE = np.full((len(_TEMPLATE_ROWS), _MOST_ROWS, _FIELDS), _ZERO)  # padded with rows that are not made
+_MADE = np.zeros((len(_TEMPLATE_ROWS), _MOST_ROWS), dtype=bool)
+for _shape, _rows in _TEMPLATE_ROWS.items():
+    _TEMPLATE[_shape, : len(_rows)] = _rows
+    _MADE[_shape, : len(_rows)] = True
 
 
 def event_log(records: list[float]) -> np.ndarray:
     """The event log from the model's flat records: in time order, rows at one time in the order they were made."""
     record = np.fromiter(records, dtype=np.float64, count=len(records)).reshape(-1, _RECORD_WIDTH)
     shape = record[:, 0].astype(np.intp)
-    n_rows = _ROWS_PER_SHAPE[shape]
-    first = np.cumsum(n_rows) - n_rows
-    rows = np.empty((int(n_rows.sum()), 5))
-    for s, unpack in enumerate(_UNPACK):
-        pick = np.flatnonzero(shape == s)
-        if len(pick):
-            block = unpack(record[pick])
-            rows[first[pick, np.newaxis] + np.arange(block.shape[1])] = block
+    extended = np.empty((len(record), _RECORD_WIDTH + len(_CONSTANT)))
+    extended[:, :_RECORD_WIDTH], extended[:, _RECORD_WIDTH:] = record, _CONSTANT
+    rows = extended[np.arange(len(record))[:, np.newaxis, np.newaxis], _TEMPLATE[shape]][_MADE[shape]]
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
     events = np.empty(len(rows), EVENT_DTYPE)
     for column, name in enumerate(EVENT_DTYPE.names):
@@ -284,13 +248,13 @@ class Model:
         self.records += (
             _ROW,
             self.now if at_s is None else at_s,
-            kind,
-            NO_ID if incident is None else incident,
-            NO_ID if unit is None else unit,
+            float(kind),
+            _NO_ID if incident is None else incident,
+            _NO_ID if unit is None else unit,
             value,
-            0,
-            0,
-            0,
+            0.0,
+            0.0,
+            0.0,
         )
 
     def set_status(self, unit: int, status: int, at_s: float) -> None:
@@ -354,7 +318,7 @@ class Model:
             call_at_s=self.call_at_s[i],
             outstanding={},
         )
-        self.records += (_ROW, inc.call_at_s, _CALL, i, NO_ID, inc.level, 0, 0, 0)
+        self.records += (_ROW, inc.call_at_s, _CALL, i, _NO_ID, inc.level, 0.0, 0.0, 0.0)
         self._require(inc, self._plan(inc.type_name, inc.level))
         if self.next_call < len(self.call_at_s):
             self._at(self.call_at_s[self.next_call], self._call_next)
@@ -467,14 +431,14 @@ class Model:
             inc.waiting = False
         i = inc.index
         records = self.records
-        records += (_ROW, now, _CLEARED, i, NO_ID, withdrawn, 0, 0, 0)
+        records += (_ROW, now, _CLEARED, i, _NO_ID, withdrawn, 0.0, 0.0, 0.0)
         access_s = self.fixed.access_s[inc.site]
         travel_in_s = self.fixed.travel_in_s
         for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
             drive_s = travel_in_s[self.fixed.unit_base[unit]][inc.site] * self.travel_factor(released_at + access_s)
             back_at = released_at + (access_s + drive_s)
-            records += (_RETURN, released_at, back_at, i, unit, 0, 0, 0, 0)
+            records += (_RETURN, released_at, back_at, i, unit, 0.0, 0.0, 0.0, 0.0)
             self.set_status(unit, _RETURNING, now)
             self.next_change_s[unit] = back_at
             if self.waiting:
@@ -527,7 +491,7 @@ class Model:
             count += 1
             end_s = at_s + duration_s
             if end_s > until_s:  # still drilling
-                records += (_ROW, at_s, _DRILL_START, NO_ID, unit, off_site, 0, 0, 0)
+                records += (_ROW, at_s, _DRILL_START, _NO_ID, unit, off_site, 0.0, 0.0, 0.0)
                 self.drill_count[unit] = count
                 self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
                 self.set_status(unit, _DRILL_OFF_SITE if off_site else _DRILL_AT_BASE, at_s)
@@ -537,7 +501,7 @@ class Model:
                     self._wake_at(unit, end_s)
                 return
             p, p_at_s = after_drill(decayed(p, end_s - p_at_s, half_life_s), gain), end_s
-            records += (_DRILL, at_s, end_s, unit, off_site, p, 0, 0, 0)
+            records += (_DRILL, at_s, end_s, unit, off_site, p, 0.0, 0.0, 0.0)
             next_due_s = due_s[count]
             if next_due_s > until_s or next_due_s == math.inf:
                 break
@@ -586,7 +550,7 @@ class _UnitDrills:
 
     due_s: list[list[float]]  # when each drill is due (first + k x interval, before the horizon), then infinity
     duration_s: list[float]
-    off_site: list[bool]
+    off_site: list[float]  # 1.0 or 0.0: logged as such
     recall_s: list[float]  # extra turnout while drilling at base
     gain: list[float]
     half_life_s: list[float]
@@ -599,7 +563,7 @@ def _unit_drills(world: World) -> _UnitDrills:
     return _UnitDrills(
         due_s=[_due_s(p, scenario.horizon_s) for p in plans],
         duration_s=[0.0 if p is None else p.duration_s for p in plans],
-        off_site=[p is not None and p.spec.off_site for p in plans],
+        off_site=[float(p is not None and p.spec.off_site) for p in plans],
         recall_s=[0.0 if p is None or p.spec.off_site else p.spec.recall_delay_min * 60.0 for p in plans],
         gain=[0.0 if p is None else readiness.drill_gain.get(p.spec.kind, 0.0) for p in plans],
         half_life_s=[math.inf if p is None else readiness.half_life_days * SECONDS_PER_DAY for p in plans],
