@@ -47,7 +47,7 @@ class EventKind(IntEnum):
     DRILL_END = 12  # value: proficiency after the drill
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Incident:
     index: int
     site: int
@@ -344,8 +344,8 @@ class Model:
         for unit_type, count in extra.items():
             inc.outstanding[unit_type] = inc.outstanding.get(unit_type, 0) + count
         self._fill(inc)
-        missing = sum(inc.outstanding.values())
-        if missing:
+        if inc.outstanding:
+            missing = sum(inc.outstanding.values())
             if not inc.waiting:
                 inc.waiting = True
                 self.waiting.append(inc)
