@@ -57,7 +57,7 @@ class _Incident:
     outstanding: dict[str, int]
     dispatched: list[tuple[int, float]] = field(default_factory=list)  # (unit, on-scene time)
     first_due_s: float = math.inf  # earliest on-scene time of the units sent so far
-    first_unit: int = -1  # and the unit
+    first_unit: int | None = None  # and the unit
     first_timed_s: float = math.inf  # when a first-arrival event was last timed
     first_arrival_at_s: float | None = None
     waiting: bool = False
