@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim._arrays import run_ends, run_starts
 from sim.forces import UnitStatus
 from sim.hazards import IncidentStream
 from sim.model import NO_ID, EventKind, SimOutput
@@ -175,7 +176,7 @@ def _sent(world: World, outs: ReplicationOutputs, event_incident: np.ndarray) ->
     at_s = ev["time_s"][rows]  # (dispatches, phases)
     unit = ev["unit"][rows[:, 0]]
     mutual_aid = ev["value"][rows[:, 0]]
-    starts = np.flatnonzero(np.r_[True, incident[1:] != incident[:-1]][: len(incident)])
+    starts = np.flatnonzero(run_starts(incident))
     got = incident[starts]
     first = np.lexsort((unit, at_s[:, 4], incident))[starts]
     r = {name: np.full(n, np.nan) for name in ("dispatched_at_s", "first_on_scene_at_s", "last_on_scene_at_s")}
@@ -281,8 +282,7 @@ def _max_gap_days(key: np.ndarray, drill_start_s: np.ndarray, n_keys: int, horiz
     gap_s = np.full(n_keys, horizon_s)  # no drill at all: the whole horizon
     if not len(key):
         return gap_s / SECONDS_PER_DAY
-    first = np.r_[True, key[1:] != key[:-1]]
-    last = np.r_[first[1:], True]
+    first, last = run_starts(key), run_ends(key)
     gap_s[key[last]] = horizon_s - at_s[last]
     since_s = np.where(first, at_s, at_s - np.r_[0.0, at_s[:-1]])  # the first start counts from time 0
     np.maximum.at(gap_s, key, since_s)

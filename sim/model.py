@@ -23,6 +23,7 @@ from enum import IntEnum
 import numpy as np
 import simpy
 
+from sim._arrays import run_ends, run_starts
 from sim.dispatch import make_policy
 from sim.distributions import Duration
 from sim.forces import UnitStatus
@@ -115,12 +116,12 @@ def status_times_s(events: np.ndarray, n_units: int, end_s: float) -> np.ndarray
     """Seconds each unit spent in each status from 0 to ``end_s`` (units start available), from the event log."""
     unit, at_s, status = unit_status_rows(events)
     n_status = len(UnitStatus)
-    last = np.append(unit[1:] != unit[:-1], True)  # each unit's last status lasts to the end
+    last = run_ends(unit)  # each unit's last status lasts to the end
     until_s = np.where(last, end_s, np.append(at_s[1:], end_s))
     cell = unit * n_status + status
     out = np.bincount(cell, weights=until_s - at_s, minlength=n_units * n_status).astype(np.float64, copy=False)
     out = out.reshape(n_units, n_status)  # (bincount of nothing is integer zeros)
-    first = np.append(True, unit[1:] != unit[:-1])[: len(unit)]
+    first = run_starts(unit)
     out[:, UnitStatus.AVAILABLE] += end_s  # available from 0 to the first event (to the end if none)
     out[unit[first], UnitStatus.AVAILABLE] -= end_s - at_s[first]
     return out

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim._arrays import run_ends
 from sim.scenario import DrillSpec, ReadinessSpec, Scenario
 
 SECONDS_PER_DAY = 86400.0
@@ -119,7 +120,7 @@ def proficiency_curves(
     anchor_t = np.concatenate([np.zeros(n_curves), np.asarray(drill_end_s, float)])[order]
     anchor_p = np.concatenate([np.full(n_curves, p0), np.asarray(level_after, float)])[order]
     first = np.searchsorted(times_s, anchor_t)  # the times each anchor holds for: up to the next one of its unit
-    last_of_unit = np.r_[curve[1:] != curve[:-1], True][: len(curve)]
+    last_of_unit = run_ends(curve)
     count = np.where(last_of_unit, n_times, np.r_[first[1:], 0]) - first
     column = np.tile(np.arange(n_times), n_curves)
     distinct_t, anchor_of = np.unique(anchor_t, return_inverse=True)
