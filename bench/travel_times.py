@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -35,6 +34,7 @@ import tracemalloc
 import networkx as nx
 import numpy as np
 
+from sim._cores import usable_cores
 from sim.network import DEFAULT_SPEEDS_KPH, RoadNetwork, TravelTimes, grid_network
 
 NX_ALL_SOURCES_UP_TO = 20_000
@@ -49,13 +49,6 @@ def grid(n_nodes: int) -> RoadNetwork:
 
 def sources_of(net: RoadNetwork, count: int) -> np.ndarray:
     return np.linspace(0, net.n_nodes - 1, count).astype(np.int64)
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def measure_here(size: int, n_sources: int, workers: int) -> dict:
@@ -116,7 +109,7 @@ def main() -> None:
     parser.add_argument(
         "--nx-sources", type=int, default=5, help=f"networkx sources above {NX_ALL_SOURCES_UP_TO} nodes"
     )
-    parser.add_argument("--workers", type=int, default=available_cores(), help="the parallel run (default: cores)")
+    parser.add_argument("--workers", type=int, default=usable_cores(), help="the parallel run (default: cores)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # SIZE,SOURCES,WORKERS: one run, printed as JSON
     args = parser.parse_args()
     if args.measure:
@@ -125,7 +118,7 @@ def main() -> None:
     sizes = [int(v) for v in args.sizes.split(",")]
     print(
         f"rescuesim TravelTimes.from_graph, {args.sources} sources, outbound + inbound, 1 and {args.workers} workers "
-        f"({available_cores()} cores usable); each run in a fresh process",
+        f"({usable_cores()} cores usable); each run in a fresh process",
         flush=True,
     )
     print(

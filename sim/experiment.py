@@ -10,7 +10,6 @@ derives the tables once for all replications, so any number of workers gives byt
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim._cores import default_workers
 from sim.hazards import IncidentStream, generate_incidents
 from sim.metrics import (
     ReplicationOutputs,
@@ -78,10 +78,6 @@ def _blocks(reps: range, workers: int) -> list[range]:
     """Consecutive blocks of replications: about four per worker (load balance), at most 64 (progress)."""
     size = max(1, min(64, -(-len(reps) // (4 * workers))))
     return [reps[i : i + size] for i in range(0, len(reps), size)]
-
-
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def run_replications(

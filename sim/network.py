@@ -36,6 +36,7 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
+from sim._cores import default_workers
 from sim.errors import NetworkError
 from sim.geo import EARTH_RADIUS_M, haversine_m
 
@@ -55,7 +56,6 @@ DEFAULT_SPEEDS_KPH: dict[str, float] = {
 SOURCES = ("synthetic", "osm_xml", "graphml", "place", "bbox", "grid")
 _SNAP_CANDIDATES = 4  # projected-nearest nodes re-ranked by haversine in RoadNetwork.snap
 _DIJKSTRA_CHUNK = 16  # sources per scipy call: bounds the float64 scratch memory on large graphs
-_MAX_WORKERS = 8  # default cap on Dijkstra worker processes (each holds both CSR graphs and a chunk's scratch)
 # Worker processes pay off only above this many (source, node) pairs per direction, by start method. Measured with
 # 2 workers on 2 cores (synthetic grids, ~0.2 us per pair and direction serially): a forked pool costs ~30 ms and
 # breaks even near 0.3M pairs (1M pairs: 1.3-1.4x); spawned workers each start Python and import scipy (~1.5 s
@@ -549,15 +549,8 @@ def _worker_count(workers: int | None, pairs: int, method: str) -> int:
     if workers is None:
         if multiprocessing.parent_process() is not None:
             return 1  # already a worker: its siblings hold the other cores
-        workers = min(_available_cores(), _MAX_WORKERS)
+        workers = default_workers()
     return int(workers)
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _start_method() -> str:
