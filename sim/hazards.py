@@ -9,6 +9,7 @@ uniform in a fixed order whatever the bases or drills, so that variants face ide
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,5 +247,6 @@ def _pick(weights: dict[str, float], names: tuple[str, ...], u: np.ndarray) -> n
 
 
 def _pick_index(weights: list[float], u: np.ndarray) -> np.ndarray:
-    cum = np.cumsum(weights) / np.sum(weights)
+    cum = np.fromiter(itertools.accumulate(weights), dtype=np.float64, count=len(weights))
+    cum /= cum[-1]  # the total (np.cumsum's and np.sum's for fewer than eight weights, without their overhead)
     return np.minimum(np.searchsorted(cum, u, side="right"), len(weights) - 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -335,8 +336,7 @@ class Scenario(StrictModel):
         return self.horizon_days * 86400.0
 
     def all_incident_types(self) -> dict[str, IncidentType]:
-        merged = {k: IncidentType.model_validate(v) for k, v in defaults.DEFAULT_INCIDENT_TYPES.items()}
-        return merged | dict(self.incident_types)
+        return _default_incident_types() | dict(self.incident_types)
 
     def mix(self, source_kind: str) -> dict[str, float]:
         return dict(self.incident_mix.get(source_kind) or defaults.DEFAULT_INCIDENT_MIX[source_kind])
@@ -663,3 +663,9 @@ def json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "rescuesim scenario"
     return schema
+
+
+@functools.cache
+def _default_incident_types() -> dict[str, IncidentType]:
+    """The default incident types, validated once (every replication's incident stream reads them)."""
+    return {k: IncidentType.model_validate(v) for k, v in defaults.DEFAULT_INCIDENT_TYPES.items()}
