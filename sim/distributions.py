@@ -6,6 +6,7 @@ incident, so variants that differ in bases or drills still face the same draws (
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -79,7 +80,7 @@ class Duration(StrictModel):
             raise ValueError(f"give exactly one of {', '.join(_FAMILIES)}, got {given or 'none'}")
         return self
 
-    @property
+    @functools.cached_property
     def family(self) -> str:
         return next(name for name in _FAMILIES if getattr(self, name) is not None)
 
@@ -102,6 +103,10 @@ class Duration(StrictModel):
 def _lognormal_params(spec: LognormalSpec) -> tuple[float, float]:
     mu = math.log(spec.median)
     return mu, (math.log(spec.p90) - mu) / _Z90
+
+
+def _lognormal_ppf(mu: float, sigma: float, u: np.ndarray) -> np.ndarray:
+    return np.exp(mu + sigma * ndtri(u))
 
 
 def _triangular_ppf(spec: TriangularSpec, u: np.ndarray) -> np.ndarray:
@@ -132,7 +137,7 @@ _FAMILIES = ("fixed", "exponential", "lognormal", "uniform", "triangular")
 _PPF_MIN = {
     "fixed": lambda v, u: np.full_like(u, v),
     "exponential": lambda s, u: -s.mean * np.log1p(-u),
-    "lognormal": lambda s, u: np.exp(_lognormal_params(s)[0] + _lognormal_params(s)[1] * ndtri(u)),
+    "lognormal": lambda s, u: _lognormal_ppf(*_lognormal_params(s), u),
     "uniform": lambda s, u: s.low + (s.high - s.low) * u,
     "triangular": _triangular_ppf,
 }

@@ -10,6 +10,7 @@ derives the tables once for all replications, so any number of workers gives byt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim._cores import default_workers
-from sim.hazards import IncidentStream, generate_incidents
+from sim.hazards import IncidentStream, StreamTables, generate_incidents, stream_tables
 from sim.metrics import (
     ReplicationOutputs,
     event_table_of,
@@ -47,7 +48,13 @@ class RunResult:
 def incident_stream(world: World, seed: int, replication: int) -> IncidentStream:
     """The incidents of one replication (independent of how many replications there are in all)."""
     child = np.random.SeedSequence(seed, spawn_key=(replication,))
-    return generate_incidents(world.scenario, world.sites, np.random.default_rng(child))
+    return generate_incidents(world.scenario, world.sites, np.random.default_rng(child), _stream_tables(world))
+
+
+@functools.lru_cache(maxsize=8)
+def _stream_tables(world: World) -> StreamTables:
+    """Built once per world (worlds hash by identity) and read by each of its replications in a process."""
+    return stream_tables(world.scenario, world.sites)
 
 
 def run_one(world: World, seed: int, replication: int) -> ReplicationOutputs:

@@ -9,7 +9,6 @@ uniform in a fixed order whatever the bases or drills, so that variants face ide
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,14 +196,63 @@ def hca_problems(scenario: Scenario) -> list[str]:
     return problems
 
 
-def generate_incidents(scenario: Scenario, sites: SiteTable, rng: np.random.Generator) -> IncidentStream:
+@dataclass(frozen=True, eq=False)
+class StreamTables:
+    """What every incident stream of a scenario and site table is drawn with (built once, read per replication).
+
+    Categorical draws are tables of cumulative weights, one row per category set, padded with infinity: the pick of
+    a uniform ``u`` in row r is the count of entries <= u (``searchsorted(..., side="right")``), at most the row's
+    last. Types are in the sorted order of their names; each row's own categories in the sorted order of theirs.
+    """
+
+    type_names: tuple[str, ...]
+    site_kind: np.ndarray  # each site's source kind, as a row of the mix tables
+    mix_cum: np.ndarray  # (source kinds, types): cumulative type weights of each kind's mix
+    mix_type: np.ndarray  # (source kinds, types): the type each entry stands for
+    mix_len: np.ndarray  # (source kinds,)
+    level_cum: np.ndarray  # (types, 4): cumulative severity weights
+    level: np.ndarray  # (types, 4): the level each entry stands for
+    level_len: np.ndarray  # (types,)
+    escalation: tuple  # each type's escalation threshold (a Duration, or None: it never escalates)
+
+
+def stream_tables(scenario: Scenario, sites: SiteTable) -> StreamTables:
+    types = scenario.all_incident_types()
+    type_names = tuple(sorted(types))
+    kinds, site_kind = np.unique(sites.source_kind.astype(str), return_inverse=True)
+    mixes = [scenario.mix(str(kind)) for kind in kinds]
+    mix_cum, mix_len = _cumulative([[mix[k] for k in sorted(mix)] for mix in mixes], len(type_names))
+    mix_type = np.zeros_like(mix_cum, dtype=np.int64)
+    for row, mix in enumerate(mixes):
+        mix_type[row, : len(mix)] = [type_names.index(k) for k in sorted(mix)]
+    severities = [types[name].severity for name in type_names]
+    level_cum, level_len = _cumulative([[sev[lv] for lv in sorted(sev)] for sev in severities], 4)
+    level = np.zeros_like(level_cum, dtype=np.int64)
+    for row, sev in enumerate(severities):
+        level[row, : len(sev)] = sorted(sev)
+    return StreamTables(
+        type_names=type_names,
+        site_kind=np.asarray(site_kind, dtype=np.int64).reshape(-1),
+        mix_cum=mix_cum,
+        mix_type=mix_type,
+        mix_len=mix_len,
+        level_cum=level_cum,
+        level=level,
+        level_len=level_len,
+        escalation=tuple(types[name].escalation_min for name in type_names),
+    )
+
+
+def generate_incidents(
+    scenario: Scenario, sites: SiteTable, rng: np.random.Generator, tables: StreamTables | None = None
+) -> IncidentStream:
     """A Poisson stream over the horizon: total rate split over sites in proportion to their rates.
 
     Every uniform is drawn in a fixed order and count per incident, so the stream depends only on the sites,
-    incident types and seed, never on bases, drills or dispatch.
+    incident types and seed, never on bases, drills or dispatch. ``tables``: :func:`stream_tables` of the same
+    scenario and sites, when the caller keeps them for many streams.
     """
-    types = scenario.all_incident_types()
-    type_names = tuple(sorted(types))
+    tables = stream_tables(scenario, sites) if tables is None else tables
     total = sites.total_rate_per_s
     n = int(rng.poisson(total * scenario.horizon_s)) if total > 0 else 0
     call_at_s = np.sort(rng.uniform(0.0, scenario.horizon_s, n))
@@ -213,20 +261,15 @@ def generate_incidents(scenario: Scenario, sites: SiteTable, rng: np.random.Gene
     cum = np.cumsum(sites.rate_per_s) / total if total > 0 else np.ones(0)
     site = np.minimum(np.searchsorted(cum, u[:, 0], side="right"), len(sites) - 1)
     km = sites.km[site] + u[:, 1] * sites.piece_m[site] / 1000.0
-    kind_of = sites.source_kind[site]
-    incident_type = np.empty(n, dtype=np.int64)
-    level = np.empty(n, dtype=np.int64)
+    kind = tables.site_kind[site]
+    incident_type = tables.mix_type[kind, _pick(tables.mix_cum[kind], tables.mix_len[kind], u[:, 2])]
+    by_type = _pick(tables.level_cum[incident_type], tables.level_len[incident_type], u[:, 3])
+    level = tables.level[incident_type, by_type]
     escalation_s = np.full(n, np.inf)
-    for kind in np.unique(kind_of):
-        rows = np.flatnonzero(kind_of == kind)
-        incident_type[rows] = _pick(scenario.mix(str(kind)), type_names, u[rows, 2])
-    for t, name in enumerate(type_names):
-        rows = np.flatnonzero(incident_type == t)
-        spec = types[name]
-        levels = sorted(spec.severity)
-        level[rows] = np.asarray(levels)[_pick_index([spec.severity[lv] for lv in levels], u[rows, 3])]
-        if spec.escalation_min is not None:
-            escalation_s[rows] = spec.escalation_min.ppf_s(u[rows, 4])
+    for t, threshold in enumerate(tables.escalation):
+        rows = np.flatnonzero(incident_type == t) if threshold is not None else ()
+        if len(rows):
+            escalation_s[rows] = threshold.ppf_s(u[rows, 4])
     return IncidentStream(
         call_at_s=call_at_s,
         site=site,
@@ -236,17 +279,19 @@ def generate_incidents(scenario: Scenario, sites: SiteTable, rng: np.random.Gene
         u_on_scene=u[:, 5],
         escalation_s=escalation_s,
         u_turnout=u_turnout,
-        type_names=type_names,
+        type_names=tables.type_names,
     )
 
 
-def _pick(weights: dict[str, float], names: tuple[str, ...], u: np.ndarray) -> np.ndarray:
-    keys = sorted(weights)
-    chosen = _pick_index([weights[k] for k in keys], u)
-    return np.asarray([names.index(k) for k in keys])[chosen]
+def _cumulative(weights: list[list[float]], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of cumulative weights, each divided by its total and padded with infinity; and each row's length."""
+    cum = np.full((len(weights), width), np.inf)
+    for row, w in enumerate(weights):
+        cum[row, : len(w)] = np.cumsum(np.asarray(w, dtype=np.float64))
+        cum[row, : len(w)] /= cum[row, len(w) - 1]
+    return cum, np.array([len(w) for w in weights], dtype=np.int64)
 
 
-def _pick_index(weights: list[float], u: np.ndarray) -> np.ndarray:
-    cum = np.fromiter(itertools.accumulate(weights), dtype=np.float64, count=len(weights))
-    cum /= cum[-1]  # the total (np.cumsum's and np.sum's for fewer than eight weights, without their overhead)
-    return np.minimum(np.searchsorted(cum, u, side="right"), len(weights) - 1)
+def _pick(cum: np.ndarray, length: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Per row, the entry of its cumulative weights a uniform falls in (rows as in :class:`StreamTables`)."""
+    return np.minimum((cum <= u[:, np.newaxis]).sum(axis=1), length - 1)
