@@ -87,3 +87,34 @@ def test_stream_does_not_depend_on_bases():
     sa = generate_incidents(a, build_sites(a), np.random.default_rng(3))
     sb = generate_incidents(b, build_sites(b), np.random.default_rng(3))
     assert np.array_equal(sa.call_at_s, sb.call_at_s) and np.array_equal(sa.u_turnout, sb.u_turnout)
+
+
+def test_types_and_levels_follow_each_source_kinds_mix_and_each_types_severity():
+    raw = {
+        "name": "p",
+        "horizon_days": 365,
+        "bases": [BASE],
+        "pipelines": [
+            {"id": "gas", "product": "natural_gas", "coordinates": _line_km(10.0), "failures_per_1000km_yr": 3e5}
+        ],
+        "sites": [{"id": "depot", "lon": 121.01, "lat": 30.0, "incidents_per_yr": 3000}],
+        "incident_types": {
+            "odd": {"severity": {2: 0.25, 4: 0.75}, "on_scene_min": 30, "escalation_min": 5},
+            "fire": {"severity": {1: 0.0, 3: 1.0}, "on_scene_min": 60},
+        },
+        "incident_mix": {"pipeline": {"odd": 0.2, "fire": 0.8}, "site": {"odd": 1.0, "fire": 0.0}},
+    }
+    scenario = scenario_from_dict(raw)
+    sites = build_sites(scenario)
+    stream = generate_incidents(scenario, sites, np.random.default_rng(11))
+    name = np.asarray(stream.type_names)[stream.incident_type]
+    kind = sites.source_kind[stream.site]
+
+    def close(hits: np.ndarray, p: float) -> bool:  # a share within 4 binomial standard errors
+        return abs(hits.mean() - p) < 4 * math.sqrt(p * (1 - p) / len(hits))
+
+    assert close(name[kind == "pipeline"] == "odd", 0.2)
+    assert set(name[kind == "site"]) == {"odd"}  # weight 0: never drawn
+    assert close(stream.level[name == "odd"] == 2, 0.25)
+    assert set(stream.level[name == "odd"]) == {2, 4} and set(stream.level[name == "fire"]) == {3}
+    assert np.isfinite(stream.escalation_s[name == "odd"]).all() and np.isinf(stream.escalation_s[name == "fire"]).all()
