@@ -145,7 +145,7 @@ _NO_ID = float(NO_ID)
 
 
 _FIELDS = len(EVENT_DTYPE.names)
-_CONSTANT = (0.0, float(NO_ID), *(float(k) for k in EventKind))  # appended to each record as columns 9, 10, ...
+_CONSTANT = (0.0, _NO_ID, *(float(k) for k in EventKind))  # appended to each record as columns 9, 10, ...
 _ZERO, _NONE = _RECORD_WIDTH, _RECORD_WIDTH + 1
 
 
@@ -165,12 +165,20 @@ _TEMPLATE_ROWS = {  # by record shape: each row it makes, as the columns of (tim
     int(_RETURN): [(1, _kind(EventKind.RELEASED), 3, 4, _ZERO), (2, _kind(EventKind.AT_BASE), 3, 4, _ZERO)],
     int(_DRILL): [(1, _kind(EventKind.DRILL_START), _NONE, 3, 4), (2, _kind(EventKind.DRILL_END), _NONE, 3, 5)],
 }
-_MOST_ROWS = max(len(rows) for rows in _TEMPLATE_ROWS.values())
-_TEMPLATE = np.full((len(_TEMPLATE_ROWS), _MOST_ROWS, _FIELDS), _ZERO)  # padded with rows that are not made
-_MADE = np.zeros((len(_TEMPLATE_ROWS), _MOST_ROWS), dtype=bool)
-for _shape, _rows in _TEMPLATE_ROWS.items():
-    _TEMPLATE[_shape, : len(_rows)] = _rows
-    _MADE[_shape, : len(_rows)] = True
+
+
+def _template() -> tuple[np.ndarray, np.ndarray]:
+    """``_TEMPLATE_ROWS`` as arrays (shape, row, field), padded with rows that are not made; and which are."""
+    most = max(len(rows) for rows in _TEMPLATE_ROWS.values())
+    template = np.full((len(_TEMPLATE_ROWS), most, _FIELDS), _ZERO)
+    made = np.zeros((len(_TEMPLATE_ROWS), most), dtype=bool)
+    for shape, rows in _TEMPLATE_ROWS.items():
+        template[shape, : len(rows)] = rows
+        made[shape, : len(rows)] = True
+    return template, made
+
+
+_TEMPLATE, _MADE = _template()
 
 
 def event_log(records: list[float]) -> np.ndarray:
