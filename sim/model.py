@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -87,6 +88,7 @@ _AVAILABLE, _MOBILISING, _RETURNING, _DRILL_OFF_SITE, _DRILL_AT_BASE = (
     )
 )  # plain ints in the hot path (an enum member lookup costs ten times a local name)
 _FREED_BY_TIME = (_RETURNING, _DRILL_OFF_SITE)  # busy, but free again at a known time
+_ON_SCENE_AT = operator.itemgetter(1)  # of a dispatch (unit, on-scene time)
 
 STATUS_AFTER: dict[EventKind, UnitStatus] = {
     EventKind.DISPATCH: UnitStatus.MOBILISING,
@@ -225,6 +227,7 @@ class Model:
         self.traffic_from_s, self.traffic_factor = fixed.traffic_from_s, fixed.traffic_factor
         self.work_s = _work_draws(fixed, stream)
         self.call_at_s = stream.call_at_s.tolist()
+        self.escalation_s = stream.escalation_s.tolist()
         self.call_site = stream.site.tolist()
         self.call_level = stream.level.tolist()
         self.call_type = [stream.type_names[t] for t in stream.incident_type.tolist()]
@@ -419,7 +422,7 @@ class Model:
         now = self.now
         inc.first_arrival_at_s = now
         prof = self.proficiency(unit, now)
-        threshold_s = float(self.stream.escalation_s[inc.index]) * (1.0 + self.fixed.escalation_bonus * prof)
+        threshold_s = self.escalation_s[inc.index] * (1.0 + self.fixed.escalation_bonus * prof)
         if now - inc.call_at_s > threshold_s and inc.level < 4:
             old = self._plan(inc.type_name, inc.level)
             inc.level += 1
@@ -443,7 +446,7 @@ class Model:
         records += (_ROW, now, _CLEARED, i, _NO_ID, withdrawn, 0.0, 0.0, 0.0)
         access_s = self.fixed.access_s[inc.site]
         travel_in_s = self.fixed.travel_in_s
-        for unit, on_scene_at in sorted(inc.dispatched, key=_on_scene_at):  # first on scene, first to leave
+        for unit, on_scene_at in sorted(inc.dispatched, key=_ON_SCENE_AT):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
             drive_s = travel_in_s[self.fixed.unit_base[unit]][inc.site] * self.travel_factor(released_at + access_s)
             back_at = released_at + (access_s + drive_s)
@@ -547,10 +550,6 @@ class Model:
             if self.status[unit] == _AVAILABLE:
                 self.next_change_s[unit] = drill_due_s
         self._catch_up(unit, now)
-
-
-def _on_scene_at(dispatch: tuple[int, float]) -> float:
-    return dispatch[1]
 
 
 @dataclass(frozen=True)
