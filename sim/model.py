@@ -388,8 +388,13 @@ class Model:
                 outstanding[unit_type] = count - len(chosen)
         inc.outstanding = outstanding
         if inc.first_due_s < inc.first_timed_s:
-            inc.first_timed_s = inc.first_due_s
-            self._at(inc.first_due_s, self._first_arrival, inc, inc.first_unit)
+            inc.first_timed_s = at_s = inc.first_due_s
+            prof = self.proficiency(inc.first_unit, at_s)  # a dispatched unit does not drill: known already
+            if outstanding or self._escalates(inc, at_s, prof):  # its first arrival may still move, or escalate
+                self._at(at_s, self._first_arrival, inc, inc.first_unit)
+            else:  # nothing can change the first arrival any more: no event needed for it
+                inc.first_arrival_at_s = at_s
+                self._start_work(inc, at_s, prof)
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
         """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
@@ -422,15 +427,23 @@ class Model:
         now = self.now
         inc.first_arrival_at_s = now
         prof = self.proficiency(unit, now)
-        threshold_s = self.escalation_s[inc.index] * (1.0 + self.fixed.escalation_bonus * prof)
-        if now - inc.call_at_s > threshold_s and inc.level < 4:
+        if self._escalates(inc, now, prof):
             old = self._plan(inc.type_name, inc.level)
             inc.level += 1
             self.log(EventKind.ESCALATED, inc.index, unit, inc.level)
             new = self._plan(inc.type_name, inc.level)
             self._require(inc, {t: c - old.get(t, 0) for t, c in new.items() if c > old.get(t, 0)})
+        self._start_work(inc, now, prof)
+
+    def _escalates(self, inc: _Incident, first_arrival_at_s: float, prof: float) -> bool:
+        """Whether a first arrival at that time, by a unit at that proficiency, is too late for the incident."""
+        threshold_s = self.escalation_s[inc.index] * (1.0 + self.fixed.escalation_bonus * prof)
+        return first_arrival_at_s - inc.call_at_s > threshold_s and inc.level < 4
+
+    def _start_work(self, inc: _Incident, at_s: float, prof: float) -> None:
+        """The work clock starts at the first arrival: time the clearing."""
         work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.fixed.on_scene_penalty)
-        self._at(now + work_s, self._clear, inc)
+        self._at(at_s + work_s, self._clear, inc)
 
     def _clear(self, inc: _Incident) -> None:
         """Work done: requirements still unfilled are withdrawn; every unit sent leaves the scene (a unit still on
