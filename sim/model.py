@@ -170,26 +170,28 @@ _TEMPLATE_ROWS = {  # by record shape: each row it makes, as the columns of (tim
 
 
 def _template() -> tuple[np.ndarray, np.ndarray]:
-    """``_TEMPLATE_ROWS`` as arrays (shape, row, field), padded with rows that are not made; and which are."""
+    """``_TEMPLATE_ROWS`` as an array (shape, row, field), padded with rows that are not made; and each shape's
+    count of rows."""
     most = max(len(rows) for rows in _TEMPLATE_ROWS.values())
     template = np.full((len(_TEMPLATE_ROWS), most, _FIELDS), _ZERO)
-    made = np.zeros((len(_TEMPLATE_ROWS), most), dtype=bool)
     for shape, rows in _TEMPLATE_ROWS.items():
         template[shape, : len(rows)] = rows
-        made[shape, : len(rows)] = True
-    return template, made
+    return template, np.array([len(_TEMPLATE_ROWS[shape]) for shape in range(len(_TEMPLATE_ROWS))])
 
 
-_TEMPLATE, _MADE = _template()
+_TEMPLATE, _ROWS_OF_SHAPE = _template()
 
 
 def event_log(records: list[float]) -> np.ndarray:
     """The event log from the model's flat records: in time order, rows at one time in the order they were made."""
     record = np.fromiter(records, dtype=np.float64, count=len(records)).reshape(-1, _RECORD_WIDTH)
     shape = record[:, 0].astype(np.intp)
+    n_rows = _ROWS_OF_SHAPE[shape]
+    of = np.repeat(np.arange(len(record)), n_rows)  # each row's record
+    sub = np.arange(len(of)) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)  # and its place in the record
     extended = np.empty((len(record), _RECORD_WIDTH + len(_CONSTANT)))
     extended[:, :_RECORD_WIDTH], extended[:, _RECORD_WIDTH:] = record, _CONSTANT
-    rows = extended[np.arange(len(record))[:, np.newaxis, np.newaxis], _TEMPLATE[shape]][_MADE[shape]]
+    rows = extended.ravel().take(_TEMPLATE[shape[of], sub] + (of * extended.shape[1])[:, np.newaxis])
     rows = rows[np.argsort(rows[:, 0], kind="stable")]
     events = np.empty(len(rows), EVENT_DTYPE)
     for column, name in enumerate(EVENT_DTYPE.names):
