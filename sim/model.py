@@ -203,7 +203,8 @@ class Model:
     """One replication: a world, an incident stream, and the SimPy events that play them out.
 
     Only what concerns an incident is a SimPy event (a timed callback, not a generator process): its call, its first
-    arrival (escalation; the work clock starts) and the end of its work. Everything a unit then does by itself is
+    arrival (escalation; the work clock starts) while that can still move or escalate, and the end of its work.
+    Everything a unit then does by itself is
     fixed when it happens and logged at once, with rows that may lie ahead of the clock (the log is sorted at the
     end): a dispatched unit's activation, turnout, road travel, last leg and arrival; at clearing, its release and
     its return to base. What a unit does by itself at base (drills starting when due, or when it is next back;
@@ -214,13 +215,13 @@ class Model:
 
     The model's own ``status`` of a unit is what dispatching needs (available, drilling, dispatched, returning);
     the time in each status follows from the log (``status_times_s``). Durations are drawn by inverse CDF from the
-    stream's uniforms, vectorised, before the run.
+    stream's uniforms: on-scene times vectorised before the run, a turnout when its unit is sent. Rows are kept as
+    flat records, unpacked by ``event_log`` at the end.
     """
 
     def __init__(self, world: World, stream: IncidentStream) -> None:
         self.env = simpy.Environment()
         self.now = 0.0  # the exact time of the event being handled
-        self.stream = stream
         self.scenario = world.scenario
         self.fixed = fixed = _fixed(world)
         self.policy = fixed.policy
@@ -279,7 +280,7 @@ class Model:
 
     def proficiency(self, unit: int, at_s: float) -> float:
         """Proficiency at ``at_s`` (not before the unit's last drill); a unit without drills keeps its own."""
-        return self.prof_last[unit] * 0.5 ** ((at_s - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
+        return decayed(self.prof_last[unit], at_s - self.prof_at_s[unit], self.drills.half_life_s[unit])
 
     def expected_turnout_s(self, unit: int) -> float:
         """Mean turnout now, slowed by lack of proficiency, plus the recall delay of a drill at base.
