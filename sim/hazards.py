@@ -9,7 +9,9 @@ uniform in a fixed order whatever the bases or drills, so that variants face ide
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -206,6 +208,7 @@ class StreamTables:
     """
 
     type_names: tuple[str, ...]
+    site_cum: np.ndarray  # cumulative site rates over the total (empty if nothing happens anywhere)
     site_kind: np.ndarray  # each site's source kind, as a row of the mix tables
     mix_cum: np.ndarray  # (source kinds, types): cumulative type weights of each kind's mix
     mix_type: np.ndarray  # (source kinds, types): the type each entry stands for
@@ -221,17 +224,12 @@ def stream_tables(scenario: Scenario, sites: SiteTable) -> StreamTables:
     type_names = tuple(sorted(types))
     kinds, site_kind = np.unique(sites.source_kind.astype(str), return_inverse=True)
     mixes = [scenario.mix(str(kind)) for kind in kinds]
-    mix_cum, mix_len = _cumulative([[mix[k] for k in sorted(mix)] for mix in mixes], len(type_names))
-    mix_type = np.zeros_like(mix_cum, dtype=np.int64)
-    for row, mix in enumerate(mixes):
-        mix_type[row, : len(mix)] = [type_names.index(k) for k in sorted(mix)]
-    severities = [types[name].severity for name in type_names]
-    level_cum, level_len = _cumulative([[sev[lv] for lv in sorted(sev)] for sev in severities], 4)
-    level = np.zeros_like(level_cum, dtype=np.int64)
-    for row, sev in enumerate(severities):
-        level[row, : len(sev)] = sorted(sev)
+    mix_cum, mix_type, mix_len = _categories(mixes, len(type_names), type_names.index)
+    level_cum, level, level_len = _categories([types[name].severity for name in type_names], 4, int)
+    total = sites.total_rate_per_s
     return StreamTables(
         type_names=type_names,
+        site_cum=np.cumsum(sites.rate_per_s) / total if total > 0 else np.ones(0),
         site_kind=np.asarray(site_kind, dtype=np.int64).reshape(-1),
         mix_cum=mix_cum,
         mix_type=mix_type,
@@ -258,8 +256,7 @@ def generate_incidents(
     call_at_s = np.sort(rng.uniform(0.0, scenario.horizon_s, n))
     u = rng.random((n, 6))
     u_turnout = rng.random((n, TURNOUT_DRAWS_PER_INCIDENT))
-    cum = np.cumsum(sites.rate_per_s) / total if total > 0 else np.ones(0)
-    site = np.minimum(np.searchsorted(cum, u[:, 0], side="right"), len(sites) - 1)
+    site = np.minimum(np.searchsorted(tables.site_cum, u[:, 0], side="right"), len(sites) - 1)
     km = sites.km[site] + u[:, 1] * sites.piece_m[site] / 1000.0
     kind = tables.site_kind[site]
     incident_type = tables.mix_type[kind, _pick(tables.mix_cum[kind], tables.mix_len[kind], u[:, 2])]
@@ -283,13 +280,19 @@ def generate_incidents(
     )
 
 
-def _cumulative(weights: list[list[float]], width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of cumulative weights, each divided by its total and padded with infinity; and each row's length."""
-    cum = np.full((len(weights), width), np.inf)
-    for row, w in enumerate(weights):
-        cum[row, : len(w)] = np.cumsum(np.asarray(w, dtype=np.float64))
-        cum[row, : len(w)] /= cum[row, len(w) - 1]
-    return cum, np.array([len(w) for w in weights], dtype=np.int64)
+def _categories(
+    choices: list[dict], width: int, value_of: Callable[[Any], int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row per set of weighted categories, keys in sorted order: cumulative weights over the total (padded with
+    infinity), what each entry stands for (``value_of`` its key), and the row's length."""
+    cum = np.full((len(choices), width), np.inf)
+    value = np.zeros((len(choices), width), dtype=np.int64)
+    for row, weights in enumerate(choices):
+        keys = sorted(weights)
+        cum[row, : len(keys)] = np.cumsum(np.asarray([weights[k] for k in keys], dtype=np.float64))
+        cum[row, : len(keys)] /= cum[row, len(keys) - 1]
+        value[row, : len(keys)] = [value_of(k) for k in keys]
+    return cum, value, np.array([len(weights) for weights in choices], dtype=np.int64)
 
 
 def _pick(cum: np.ndarray, length: np.ndarray, u: np.ndarray) -> np.ndarray:
