@@ -491,9 +491,15 @@ def _dijkstra(
 
     if n_workers > 1:
         chunks = _dijkstra_in_workers(graphs, sources, chunks, min(n_workers, len(chunks)), method, put)
-    for g, start, stop in chunks:  # serial, or what the workers left undone
-        put((g, start, stop), dijkstra(graphs[g], directed=True, indices=sources[start:stop]))
+    for chunk in chunks:  # serial, or what the workers left undone
+        put(chunk, _chunk_rows(graphs, sources, chunk))
     return tables
+
+
+def _chunk_rows(graphs: tuple[csr_array, ...], sources: np.ndarray, chunk: tuple[int, int, int]) -> np.ndarray:
+    """One chunk's rows: a single scipy Dijkstra call on graph ``g`` from ``sources[start:stop]``."""
+    g, start, stop = chunk
+    return dijkstra(graphs[g], directed=True, indices=sources[start:stop])
 
 
 def _dijkstra_in_workers(graphs, sources, chunks, n_workers: int, method: str, put) -> list[tuple[int, int, int]]:
@@ -536,8 +542,7 @@ def _init_worker(graphs: tuple[csr_array, ...], sources: np.ndarray) -> None:
 
 
 def _worker_rows(chunk: tuple[int, int, int]) -> np.ndarray:
-    g, start, stop = chunk
-    rows = dijkstra(_WORKER_STATE["graphs"][g], directed=True, indices=_WORKER_STATE["sources"][start:stop])
+    rows = _chunk_rows(_WORKER_STATE["graphs"], _WORKER_STATE["sources"], chunk)
     return rows.astype(np.float32)  # half the bytes to send back; the same rounding as assigning into the table
 
 
