@@ -92,11 +92,14 @@ class ReplicationOutputs:
         """Position (0..R-1) of each event's replication."""
         return np.repeat(np.arange(len(self.replication)), self.n_events)
 
+    def first_incident(self) -> np.ndarray:
+        """Row of the incident table where each replication's incidents begin."""
+        return np.cumsum(self.n_incidents) - self.n_incidents
+
     def event_incident(self) -> np.ndarray:
         """Each event's incident as a row of the incident table (``NO_ID`` where the event has none)."""
-        first = np.cumsum(self.n_incidents) - self.n_incidents
         local = self.events["incident"]
-        return np.where(local == NO_ID, NO_ID, first[self.event_replication()] + local)
+        return np.where(local == NO_ID, NO_ID, self.first_incident()[self.event_replication()] + local)
 
 
 def incident_table(world: World, stream: IncidentStream, out: SimOutput, replication: int) -> pd.DataFrame:
@@ -118,13 +121,12 @@ def incident_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
     """One row per incident and replication with its place, type, level and response-time parts (seconds)."""
     n = len(outs.call_at_s)
     rep = outs.incident_replication()
-    first_row = np.cumsum(outs.n_incidents) - outs.n_incidents
     sites = world.sites
     site = outs.site
     call_at_s = outs.call_at_s
     df = {
         "replication": outs.replication[rep],
-        "incident": np.arange(n, dtype=np.int64) - first_row[rep],
+        "incident": np.arange(n, dtype=np.int64) - outs.first_incident()[rep],
         "call_at_s": call_at_s,
         "site_id": sites.site_id[site],
         "source": sites.source[site],
