@@ -437,7 +437,7 @@ def scenario_from_dict(
     try:
         scenario = Scenario.model_validate(resolved)
     except ValidationError as exc:
-        problems += _format_errors(exc, Scenario)
+        problems += format_errors(exc, Scenario)
         raise ScenarioError(source, problems) from None
     if problems:
         raise ScenarioError(source, problems)
@@ -528,7 +528,7 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
                 adapter.validate_python(row)
                 good.append(row)
             except ValidationError as exc:
-                problems += [f"{field}[row {ri + 1}]{p}" for p in _format_errors(exc, Installation, sep_first=".")]
+                problems += [f"{field}[row {ri + 1}]{p}" for p in format_errors(exc, Installation, sep_first=".")]
         park["installations"] = list(park.get("installations") or []) + good
     siting = raw.get("siting")
     if isinstance(siting, dict) and siting.get("candidates_file"):
@@ -581,7 +581,7 @@ def _read_line(path: Path) -> list[list[float]]:
     raise ValueError(f"no LineString in {path.name}")
 
 
-def _format_errors(exc: ValidationError, model: type, sep_first: str = "") -> list[str]:
+def format_errors(exc: ValidationError, model: type, sep_first: str = "") -> list[str]:
     out = []
     for err in exc.errors():
         loc = _loc_text(err["loc"])

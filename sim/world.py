@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import NetworkError, ScenarioError
+from sim.errors import NetworkError, RescuesimError, ScenarioError
 from sim.forces import UnitTable, active_bases, build_units
 from sim.hazards import SiteTable, build_sites, hca_problems
 from sim.scenario import Base, Scenario
@@ -112,6 +112,56 @@ def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access
         access_s=access,
         **network_fields,
     )
+
+
+def variant_world(world: World, scenario: Scenario, network=None, *, workers: int | None = None) -> World:
+    """The world of a variant of ``world``'s scenario, built whole from the variant (sites and their rates, bases,
+    units, travel times), so that every override takes effect.
+
+    On the road network when one is given (snapping is redone; the travel tables of bases that did not move come
+    from the disk cache). Without one, travel and access times are taken from ``world`` for bases and sites that
+    stand where one of its own stands; a variant that moves any point then needs the network."""
+    if network is not None:
+        return build_world(scenario, network, workers=workers)
+    _check_geometry(scenario)
+    sites, bases = build_sites(scenario), active_bases(scenario)
+    site_ix = _same_points(world.sites.lon, world.sites.lat, sites.lon, sites.lat)
+    base_ix = _same_points(
+        [b.lon for b in world.bases], [b.lat for b in world.bases], [b.lon for b in bases], [b.lat for b in bases]
+    )
+    if site_ix is None or base_ix is None:
+        raise RescuesimError("this variant moves bases or incident sites: it needs the road network")
+    if world.site_snap_m is not None:
+        access_s = world.site_snap_m[site_ix] / (sites.access_kph / 3.6)
+    elif np.array_equal(world.sites.access_kph[site_ix], sites.access_kph):
+        access_s = world.access_s[site_ix]
+    else:
+        raise RescuesimError("this variant changes off-road speeds: it needs the road network")
+    rows, cols = np.ix_(base_ix, site_ix)
+    return world_from_matrix(
+        scenario,
+        world.travel_out_s[rows, cols],
+        world.travel_in_s[rows, cols],
+        access_s,
+        site_node=None if world.site_node is None else world.site_node[site_ix],
+        base_node=None if world.base_node is None else world.base_node[base_ix],
+        site_snap_m=None if world.site_snap_m is None else world.site_snap_m[site_ix],
+        notes=world.notes,
+    )
+
+
+def _same_points(old_lon, old_lat, new_lon, new_lat) -> np.ndarray | None:
+    """For each new point the index of an old point at exactly the same place, or None if one has none."""
+    where = {}
+    for i, key in enumerate(zip(np.asarray(old_lon, float).tolist(), np.asarray(old_lat, float).tolist(), strict=True)):
+        where.setdefault(key, i)
+    found = [
+        where.get(key)
+        for key in zip(np.asarray(new_lon, float).tolist(), np.asarray(new_lat, float).tolist(), strict=True)
+    ]
+    if any(i is None for i in found):
+        return None
+    return np.asarray(found, dtype=np.int64)
 
 
 def _check_geometry(scenario: Scenario) -> None:

@@ -55,7 +55,9 @@ class ReportContext:
         return {f["properties"]["base_id"] for f in self.layouts["features"] if f["properties"]["rank"] == 1}
 
 
-def load_context(run_dir: Path) -> ReportContext:
+def load_context(run_dir: Path, *, network=None, world: World | None = None) -> ReportContext:
+    """Read a results folder; its world is rebuilt from the manifest unless the caller has it (``network`` and
+    ``world``, those the run was made with)."""
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     manifest = run.pop("manifest")
@@ -69,8 +71,10 @@ def load_context(run_dir: Path) -> ReportContext:
         text=manifest["scenario_text"],
         overrides=manifest.get("overrides") or {},
     )
-    network = load_network(scenario)
-    world = build_world(scenario, network)
+    if world is not None:
+        scenario = world.scenario
+    network = network if network is not None else load_network(scenario)
+    world = world if world is not None else build_world(scenario, network)
     layouts_path = run_dir / "layouts.geojson"
     layouts = json.loads(layouts_path.read_text(encoding="utf-8")) if layouts_path.is_file() else None
     for extra in ("drills", "siting"):
