@@ -73,20 +73,27 @@ def check_writable_folder(folder: Path, what: str = "--results") -> None:
     regular file, a read-only or inaccessible folder. Probes by making (and removing) a temporary folder in the
     deepest folder that exists, so it tells what writing will do (for root too)."""
     folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        if existing.is_symlink():  # a dangling link
-            raise RescuesimError(f"{what} {folder}: {existing} is a broken symbolic link")
+    existing = folder.absolute()
+    while True:
+        try:
+            is_dir = existing.is_dir()
+            if is_dir or existing.exists() or existing == existing.parent:
+                break
+        except OSError as exc:
+            raise RescuesimError(f"{what} {folder}: cannot look into {existing.parent} ({_reason(exc)})") from None
         existing = existing.parent
-    if not existing.is_dir():
-        where = "is a regular file" if existing == folder else f"is under {existing}, a regular file"
+    if not is_dir:
+        where = "is a regular file" if existing == folder.absolute() else f"is under {existing}, a regular file"
         raise RescuesimError(f"{what} {folder}: {where}, not a folder")
     try:
         probe = tempfile.mkdtemp(prefix=".rescuesim-probe-", dir=existing)
         os.rmdir(probe)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise RescuesimError(f"{what} {folder}: cannot write in {existing} ({reason.lower()})") from None
+        raise RescuesimError(f"{what} {folder}: cannot write in {existing} ({_reason(exc)})") from None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
 
 
 def _claim(parent: Path, label: str) -> RunDir:

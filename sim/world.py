@@ -125,10 +125,8 @@ def variant_world(world: World, scenario: Scenario, network=None, *, workers: in
         return build_world(scenario, network, workers=workers)
     _check_geometry(scenario)
     sites, bases = build_sites(scenario), active_bases(scenario)
-    site_ix = _same_points(world.sites.lon, world.sites.lat, sites.lon, sites.lat)
-    base_ix = _same_points(
-        [b.lon for b in world.bases], [b.lat for b in world.bases], [b.lon for b in bases], [b.lat for b in bases]
-    )
+    site_ix = _same_points(world.sites.site_id, world.sites.lon, world.sites.lat, sites.site_id, sites.lon, sites.lat)
+    base_ix = _same_points(*_base_points(world.bases), *_base_points(bases))
     if site_ix is None or base_ix is None:
         raise RescuesimError("this variant moves bases or incident sites: it needs the road network")
     if world.site_snap_m is not None:
@@ -150,15 +148,15 @@ def variant_world(world: World, scenario: Scenario, network=None, *, workers: in
     )
 
 
-def _same_points(old_lon, old_lat, new_lon, new_lat) -> np.ndarray | None:
-    """For each new point the index of an old point at exactly the same place, or None if one has none."""
-    where = {}
-    for i, key in enumerate(zip(np.asarray(old_lon, float).tolist(), np.asarray(old_lat, float).tolist(), strict=True)):
-        where.setdefault(key, i)
-    found = [
-        where.get(key)
-        for key in zip(np.asarray(new_lon, float).tolist(), np.asarray(new_lat, float).tolist(), strict=True)
-    ]
+def _base_points(bases) -> tuple[list, list, list]:
+    return [b.id for b in bases], [b.lon for b in bases], [b.lat for b in bases]
+
+
+def _same_points(old_id, old_lon, old_lat, new_id, new_lon, new_lat) -> np.ndarray | None:
+    """For each new point the index of the old point of the same id at exactly the same place (None if one has
+    none)."""
+    where = {key: i for i, key in enumerate(zip(list(old_id), list(old_lon), list(old_lat), strict=True))}
+    found = [where.get(key) for key in zip(list(new_id), list(new_lon), list(new_lat), strict=True)]
     if any(i is None for i in found):
         return None
     return np.asarray(found, dtype=np.int64)
