@@ -578,7 +578,7 @@ def highway_tag(highway, speeds_kph: Mapping[str, float]) -> str:
     (:func:`speed_kph` under ``speeds_kph``) is highest, of equally fast tags the alphabetically first: the result
     does not depend on the list's order. Fastest is optimistic for the merged edge's slower stretches.
     """
-    if not isinstance(highway, list | tuple):
+    if not isinstance(highway, list | tuple | set | frozenset):
         return str(highway) if highway else "default"
     tags = {str(tag) for tag in highway if tag}
     if not tags:

@@ -474,7 +474,7 @@ def test_graphml_round_trip_and_too_small_graph(tmp_path):
 def test_merged_edge_takes_its_fastest_class_whatever_the_list_order():
     speeds = {"primary": 50.0, "secondary": 45.0, "tertiary": 40.0, "residential": 25.0, "default": 30.0}
     tags = ["residential", "tertiary_link", "secondary", "residential"]
-    for order in (tags, tags[::-1], sorted(tags), tuple(tags)):
+    for order in (tags, tags[::-1], sorted(tags), tuple(tags), set(tags)):
         assert highway_tag(order, speeds) == "secondary"
     assert highway_tag(["residential", "unknown_class"], speeds) == "unknown_class"  # the default 30 beats 25
     # equal speeds: the alphabetically first tag, so the class (shown on maps, part of the content hash) is fixed too
@@ -526,6 +526,7 @@ print(sim.__file__, net.content_hash, classes, tables)
 """
 
 
+@pytest.mark.slow  # two interpreters each import osmnx and parse the extract (~3 s each when the machine is idle)
 def test_real_extract_gives_the_same_travel_times_in_every_process(shared_data_dir, tmp_path):
     """osmnx lists the classes of merged ways in set order, which changes with the interpreter's string hashing."""
     project = Path(__file__).resolve().parents[1]
