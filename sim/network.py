@@ -4,9 +4,11 @@ Emergency-vehicle speeds per OSM ``highway`` class (:data:`DEFAULT_SPEEDS_KPH`) 
 urban fire-station construction standard 建标152-2017 plans a 4-minute drive at an average 30-35 km/h for fire
 engines, which is the ``default`` and sits between the residential and primary classes here; faster roads scale up
 (motorway 80, trunk 60, primary 50, secondary 45, tertiary 40), minor roads down (unclassified 30, residential 25,
-service 15). ``*_link`` roads take their parent's speed unless the mapping names the link class itself. Posted
-``maxspeed`` tags are not used: emergency vehicles neither keep to them nor reach them in traffic, so the class alone
-sets the speed. These are planning assumptions, to be overridden per class by the scenario's ``speeds_kph``.
+service 15). ``*_link`` roads take their parent's speed unless the mapping names the link class itself. An edge
+osmnx merged from ways of several classes takes the fastest of them (:func:`highway_tag`), whatever order osmnx
+lists them in. Posted ``maxspeed`` tags are not used: emergency vehicles neither keep to them nor reach them in
+traffic, so the class alone sets the speed. These are planning assumptions, to be overridden per class by the
+scenario's ``speeds_kph``.
 
 Only the largest strongly connected part of a graph is kept (a unit must be able to drive there and back); the count
 of dropped nodes is reported. Shortest travel times come from multi-source Dijkstra on a scipy sparse matrix
@@ -170,11 +172,13 @@ class RoadNetwork:
     def from_graph(cls, graph: nx.MultiDiGraph, speeds_kph: Mapping[str, float]) -> RoadNetwork:
         """Arrays of the largest strongly connected part; travel time = length / speed of the edge's class.
 
-        ``highway`` keeps the edge's first OSM tag; an edge without ``length`` gets the great-circle length.
+        ``highway`` is the edge's OSM tag, of a merged edge's several the fastest (:func:`highway_tag`); an edge
+        without ``length`` gets the great-circle length.
         """
         nodes = list(graph.nodes)
         if not nodes:
             raise NetworkError("network: the road graph has no nodes")
+        _check_speeds(speeds_kph)  # before any speed is looked up (a merged edge's class is its fastest tag)
         missing = [n for n, data in graph.nodes(data=True) if "x" not in data or "y" not in data]
         if missing:
             raise NetworkError(f"network: {len(missing)} node(s) lack x/y coordinates, e.g. node {missing[0]!r}")
@@ -196,7 +200,7 @@ class RoadNetwork:
             tail=tail,
             head=head,
             length_m=length,
-            highway=np.asarray([highway_tag(data.get("highway")) for _, _, data in edges], dtype=object),
+            highway=np.asarray([highway_tag(data.get("highway"), speeds_kph) for _, _, data in edges], dtype=object),
             speeds_kph=speeds_kph,
         )
 
@@ -566,16 +570,25 @@ def _start_method() -> str:
     return "spawn"
 
 
-def highway_tag(highway) -> str:
-    """The first OSM ``highway`` tag of an edge (osmnx gives a list after merging ways), ``"default"`` if none."""
-    if isinstance(highway, list | tuple):
-        highway = highway[0] if highway else None
-    return str(highway) if highway else "default"
+def highway_tag(highway, speeds_kph: Mapping[str, float]) -> str:
+    """The OSM ``highway`` tag that sets an edge's speed, ``"default"`` if it has none.
+
+    An edge osmnx merged from ways of several classes while simplifying carries their tags as a list in set order,
+    which changes from one Python process to the next (string hashing). Such an edge takes the tag whose speed
+    (:func:`speed_kph` under ``speeds_kph``) is highest, of equally fast tags the alphabetically first: the result
+    does not depend on the list's order. Fastest is optimistic for the merged edge's slower stretches.
+    """
+    if not isinstance(highway, list | tuple | set | frozenset):
+        return str(highway) if highway else "default"
+    tags = {str(tag) for tag in highway if tag}
+    if not tags:
+        return "default"
+    return min(tags, key=lambda tag: (-speed_kph(tag, speeds_kph), tag))
 
 
-def road_class(highway) -> str:
-    """The first OSM highway tag, ``*_link`` mapped to its parent."""
-    return highway_tag(highway).removesuffix("_link")
+def road_class(highway: str) -> str:
+    """The road class of an OSM highway tag: ``*_link`` mapped to its parent."""
+    return highway.removesuffix("_link")
 
 
 def speed_kph(highway: str, speeds_kph: Mapping[str, float]) -> float:

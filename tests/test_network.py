@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -14,7 +17,15 @@ import pytest
 
 import sim.network as network_mod
 from sim.errors import NetworkError
-from sim.network import DEFAULT_SPEEDS_KPH, RoadNetwork, TravelTimes, build_network, grid_network, load_graph
+from sim.network import (
+    DEFAULT_SPEEDS_KPH,
+    RoadNetwork,
+    TravelTimes,
+    build_network,
+    grid_network,
+    highway_tag,
+    load_graph,
+)
 
 SPEEDS = {"primary": 36.0, "residential": 18.0, "default": 36.0}  # 10 m/s and 5 m/s
 
@@ -85,8 +96,9 @@ def _parallel() -> nx.MultiDiGraph:
 
 
 def _speed(data: dict, speeds) -> float:
-    tag = data["highway"][0] if isinstance(data["highway"], list) else data["highway"]
-    return speeds.get(tag, speeds.get(tag.removesuffix("_link"), speeds["default"]))
+    """An edge's speed: its class's, of a merged edge's several classes the fastest."""
+    tags = data["highway"] if isinstance(data["highway"], list) else [data["highway"]]
+    return max(speeds.get(tag, speeds.get(tag.removesuffix("_link"), speeds["default"])) for tag in tags)
 
 
 def _reference(graph: nx.MultiDiGraph, speeds, sources_id, *, reverse: bool = False) -> list[dict]:
@@ -228,7 +240,7 @@ def test_distance_m_is_great_circle_and_vectorised():
 
 def test_speeds_per_class_applied():
     graph = _tiny()
-    graph.add_edge(2, 4, length=100.0, highway=["service", "primary"])
+    graph.add_edge(2, 4, length=100.0, highway="service")
     graph.add_edge(4, 2, length=100.0)
     speeds = {"primary": 36.0, "residential": 18.0, "service": 9.0, "default": 72.0}
     net = RoadNetwork.from_graph(graph, speeds)
@@ -457,3 +469,78 @@ def test_graphml_round_trip_and_too_small_graph(tmp_path):
     osmnx.save_graphml(_graph([(1, 2, 10.0, "primary")], {1: (121, 30), 2: (121.1, 30)}), tmp_path / "one.graphml")
     with pytest.raises(NetworkError, match="largest strongly connected part has 1 node"):
         build_network("graphml", speeds_kph=SPEEDS, path=tmp_path / "one.graphml")
+
+
+def test_merged_edge_takes_its_fastest_class_whatever_the_list_order():
+    speeds = {"primary": 50.0, "secondary": 45.0, "tertiary": 40.0, "residential": 25.0, "default": 30.0}
+    tags = ["residential", "tertiary_link", "secondary", "residential"]
+    for order in (tags, tags[::-1], sorted(tags), tuple(tags), set(tags)):
+        assert highway_tag(order, speeds) == "secondary"
+    assert highway_tag(["residential", "unknown_class"], speeds) == "unknown_class"  # the default 30 beats 25
+    # equal speeds: the alphabetically first tag, so the class (shown on maps, part of the content hash) is fixed too
+    for order in (["tertiary_link", "tertiary"], ["tertiary", "tertiary_link"]):
+        assert highway_tag(order, speeds) == "tertiary"
+    assert highway_tag(["secondary_link", "secondary"], speeds | {"secondary_link": 60.0}) == "secondary_link"
+    assert highway_tag("service", speeds) == "service"
+    assert highway_tag([], speeds) == highway_tag(None, speeds) == highway_tag([None, ""], speeds) == "default"
+
+
+def test_merged_edges_give_the_same_network_in_either_order():
+    graph = _tiny()
+    graph.add_edge(2, 4, length=100.0, highway=["residential", "primary"])
+    flipped = _tiny()
+    flipped.add_edge(2, 4, length=100.0, highway=["primary", "residential"])
+    a, b = RoadNetwork.from_graph(graph, SPEEDS), RoadNetwork.from_graph(flipped, SPEEDS)
+    assert a.content_hash == b.content_hash
+    assert list(a.edge_highway) == list(b.edge_highway)
+    ids = list(a.node_id)
+    (k,) = np.flatnonzero((a.edge_tail == ids.index(2)) & (a.edge_head == ids.index(4)))  # the merged edge
+    assert a.edge_highway[k] == "primary" and a.edge_travel_time_s[k] == pytest.approx(10.0)  # 100 m at 10 m/s
+
+
+def test_real_extract_is_the_same_with_every_merged_list_reversed(shanghai):
+    flipped, merged = shanghai.copy(), 0
+    for _, _, data in flipped.edges(data=True):
+        for attr, value in data.items():
+            if isinstance(value, list):  # highway, maxspeed, lanes, name, osmid, reversed of merged ways
+                data[attr] = value[::-1]
+                merged += attr == "highway"
+    assert merged > 0  # the extract has merged edges of several classes
+    a, b = RoadNetwork.from_graph(shanghai, DEFAULT_SPEEDS_KPH), RoadNetwork.from_graph(flipped, DEFAULT_SPEEDS_KPH)
+    assert a.content_hash == b.content_hash
+    assert np.array_equal(a.edge_travel_time_s, b.edge_travel_time_s)
+
+
+_DIGEST_SCRIPT = """
+import hashlib, sys
+from pathlib import Path
+import numpy as np
+import sim
+from sim.network import DEFAULT_SPEEDS_KPH, TravelTimes, build_network
+
+net = build_network("osm_xml", path=Path(sys.argv[1]), speeds_kph=DEFAULT_SPEEDS_KPH, cache_dir=Path(sys.argv[2]))
+tt = TravelTimes.from_graph(net, np.linspace(0, net.n_nodes - 1, 12).astype(int), workers=1)  # no cache: computed
+tables = hashlib.sha256(tt.outbound_s.tobytes() + tt.inbound_s.tobytes()).hexdigest()
+classes = hashlib.sha256("|".join(net.edge_highway.tolist()).encode()).hexdigest()
+print(sim.__file__, net.content_hash, classes, tables)
+"""
+
+
+@pytest.mark.slow  # two interpreters each import osmnx and parse the extract (~3 s each when the machine is idle)
+def test_real_extract_gives_the_same_travel_times_in_every_process(shared_data_dir, tmp_path):
+    """osmnx lists the classes of merged ways in set order, which changes with the interpreter's string hashing."""
+    project = Path(__file__).resolve().parents[1]
+    path = shared_data_dir / "osm" / "shanghai_center.osm.bz2"
+    runs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(project))
+        args = [sys.executable, "-c", _DIGEST_SCRIPT, str(path), str(tmp_path / seed)]
+        runs.append(subprocess.Popen(args, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outputs = []
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err.decode()
+        outputs.append(out.decode().split())
+    (module, *digest_1), (_, *digest_2) = outputs
+    assert Path(module).resolve().parent == project / "sim"  # this checkout's package, not an installed one
+    assert digest_1 == digest_2

@@ -16,11 +16,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 
 from sim.cli import main
 from sim.report.context import load_context
 from sim.report.figures import status_levels
 from sim.report.html import SECTIONS, build_report
+from sim.report.maps import plot_situation_map
 from tests.conftest import PROJECT_DIR
 
 
@@ -139,6 +141,20 @@ def test_study_sections_and_chosen_layout(run_dir, tmp_path):
     html = build_report(folder).read_text(encoding="utf-8")
     assert "Drill-frequency study" in html and "escalation share (%)" in html and ">3.0<" in html
     assert len(_images(html)) == len(_images((run_dir / "report.html").read_text(encoding="utf-8"))) + 1
+
+
+def test_chosen_bases_are_drawn_in_scenario_order(run_dir, monkeypatch):
+    """The stars of a chosen layout follow the scenario's bases, not the iteration order of the set of ids (which
+    changes from process to process for strings)."""
+    ctx = load_context(run_dir)
+    in_order = [b for b in ctx.scenario.bases if b.id in {"c1", "c4", "park-team", "hazchem"}]
+    backwards = [b.id for b in reversed(in_order)]  # a collection of the same ids iterating the other way
+    monkeypatch.setattr(type(ctx), "chosen_base_ids", lambda self: backwards)
+    fig, ax = plot_situation_map(ctx)
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    stars = [c.get_offsets()[0].tolist() for c in scatters if c.get_sizes().tolist() == [220]]
+    plt.close(fig)
+    assert stars == [[b.lon, b.lat] for b in in_order]
 
 
 def test_status_levels_from_a_hand_made_log():

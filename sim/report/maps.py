@@ -151,9 +151,8 @@ def _bases(ax, scenario, chosen: set[str]) -> None:
                 label="candidate site" if "candidate" not in shown else None,
             )
             shown.add("candidate")
-    for bid in chosen:
-        b = next((x for x in scenario.bases if x.id == bid), None)
-        if b is not None:
+    for b in scenario.bases:  # in the scenario's order, not the set's (string hashing changes between processes)
+        if b.id in chosen:
             ax.scatter(
                 b.lon,
                 b.lat,
