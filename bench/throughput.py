@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import simpy
 
+from sim.eventlog import EventKind
 from sim.experiment import incident_stream
-from sim.model import EventKind, simulate
+from sim.model import simulate
 from sim.scenario import load_scenario, with_overrides
 from sim.world import build_world, variant_world
 

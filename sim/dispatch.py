@@ -1,4 +1,9 @@
-"""Dispatch policies: which available units answer a requirement of an incident.
+"""Dispatch policies: which available units answer what an incident's response plan still wants.
+
+A policy is a class with an ``assign`` method (the :class:`DispatchPolicy` protocol): it sees the site and the whole
+outstanding plan (unit type -> count) and a read-only view of the fleet, and returns the units to send. Policies
+are registered by name with :func:`register_policy`; the scenario's ``dispatch.policy`` is checked against
+:data:`POLICIES` when it is loaded. Adding a policy is one class and its registration.
 
 ``nearest_eta`` (the default) ranks available units of the required type by estimated arrival: expected turnout
 (slowed by low proficiency, plus a recall delay for a unit drilling at base) plus road travel and the last leg.
@@ -13,15 +18,53 @@ ones chosen.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from sim.world import World
+if TYPE_CHECKING:
+    from sim.world import World
 
 Choice = tuple[int, bool, float]
 """A unit chosen: its index, whether it comes as mutual aid, and its estimated arrival (s). A plain tuple: it is
 made for every dispatch."""
 
 
+class FleetView(Protocol):
+    """What a policy may read of the fleet (the model's :class:`sim.fleet.Fleet` is one)."""
+
+    available: Sequence[bool]
+    units_of_type: Mapping[str, Sequence[int]]
+
+    def expected_turnout_s(self, unit: int) -> float: ...
+
+    def road_out_s(self, unit: int, site: int) -> float: ...
+
+
+class DispatchPolicy(Protocol):
+    """Chooses the units that answer an incident's outstanding plan."""
+
+    def assign(self, site: int, wanted: Mapping[str, int], fleet: FleetView, travel_factor: float) -> list[Choice]:
+        """Units to send now for ``wanted`` (unit type -> count, the types in sorted order), in the order they are
+        to be dispatched; fewer than wanted if not enough are available. ``travel_factor`` (>= 1) is the
+        congestion on roads now."""
+        ...
+
+
+POLICIES: dict[str, Callable[[World], DispatchPolicy]] = {}
+"""Dispatch policies by the name a scenario's ``dispatch.policy`` gives."""
+
+
+def register_policy(name: str):
+    """Class decorator: make a policy available to scenarios under ``name``."""
+
+    def register(cls):
+        POLICIES[name] = cls
+        return cls
+
+    return register
+
+
+@register_policy("nearest_eta")
 class NearestEta:
     """Capability-matched nearest available unit by estimated arrival time."""
 
@@ -38,6 +81,13 @@ class NearestEta:
         for unit, unit_type in enumerate(world.units.unit_type):
             self.units_of_type.setdefault(unit_type, []).append(unit)
         self._scan: dict[tuple[str, int], list[tuple[float, int, float, bool]]] = {}
+
+    def assign(self, site: int, wanted: Mapping[str, int], fleet: FleetView, travel_factor: float) -> list[Choice]:
+        """For each wanted type in turn, the best ``count`` units (see :meth:`choose`)."""
+        chosen: list[Choice] = []
+        for unit_type, count in wanted.items():
+            chosen += self.choose(site, unit_type, count, fleet.available, fleet.expected_turnout_s, travel_factor)
+        return chosen
 
     def choose(
         self,
@@ -87,8 +137,6 @@ class NearestEta:
         return rows
 
 
-POLICIES = {"nearest_eta": NearestEta}
-
-
-def make_policy(world: World):
+def make_policy(world: World) -> DispatchPolicy:
+    """The scenario's dispatch policy for a world."""
     return POLICIES[world.scenario.dispatch.policy](world)

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim import defaults
 from sim.geo import haversine_m
-from sim.scenario import Pipeline, Scenario
+from sim.scenario import MAX_LEVEL, Pipeline, Scenario
 
 TURNOUT_DRAWS_PER_INCIDENT = 16
 SECONDS_PER_YEAR = 365.25 * 86400.0
@@ -56,7 +56,7 @@ class IncidentStream:
     site: np.ndarray  # index into the SiteTable
     km: np.ndarray  # exact position along a pipeline (NaN elsewhere)
     incident_type: np.ndarray  # index into type_names
-    level: np.ndarray  # initial severity level 1-4
+    level: np.ndarray  # initial severity level 1..MAX_LEVEL
     u_on_scene: np.ndarray
     escalation_s: np.ndarray  # threshold before proficiency bonus (inf: never escalates)
     u_turnout: np.ndarray  # (n, TURNOUT_DRAWS_PER_INCIDENT)
@@ -214,7 +214,7 @@ class StreamTables:
     mix_type: np.ndarray  # (source kinds, types): the type each entry stands for
     mix_len: np.ndarray  # (source kinds,)
     level_cum: np.ndarray  # (types, 4): cumulative severity weights
-    level: np.ndarray  # (types, 4): the level each entry stands for
+    level: np.ndarray  # (types, MAX_LEVEL): the level each entry stands for
     level_len: np.ndarray  # (types,)
     escalation: tuple  # each type's escalation threshold (a Duration, or None: it never escalates)
 
@@ -225,7 +225,7 @@ def stream_tables(scenario: Scenario, sites: SiteTable) -> StreamTables:
     kinds, site_kind = np.unique(sites.source_kind.astype(str), return_inverse=True)
     mixes = [scenario.mix(str(kind)) for kind in kinds]
     mix_cum, mix_type, mix_len = _categories(mixes, len(type_names), type_names.index)
-    level_cum, level, level_len = _categories([types[name].severity for name in type_names], 4, int)
+    level_cum, level, level_len = _categories([types[name].severity for name in type_names], MAX_LEVEL, int)
     total = sites.total_rate_per_s
     return StreamTables(
         type_names=type_names,

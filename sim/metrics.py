@@ -22,9 +22,10 @@ import pandas as pd
 from scipy import stats
 
 from sim._arrays import run_ends, run_starts
+from sim.eventlog import NO_ID, EventKind
 from sim.forces import UnitStatus
 from sim.hazards import IncidentStream
-from sim.model import NO_ID, EventKind, SimOutput
+from sim.model import SimOutput
 from sim.readiness import SECONDS_PER_DAY, drill_plans, proficiency_curves
 from sim.scenario import Target
 from sim.world import World

@@ -27,8 +27,9 @@ BaseKind = Literal["career_station", "special_service", "enterprise_team", "hazc
 InstallationKind = Literal["tank_farm", "process_unit", "warehouse", "loading_station", "other"]
 SourceKind = Literal["tank_farm", "process_unit", "warehouse", "loading_station", "other", "site", "pipeline"]
 DrillKind = Literal["tabletop", "functional", "full_scale"]
-Level = Literal[1, 2, 3, 4]
-DISPATCH_POLICIES = ("nearest_eta",)
+MAX_LEVEL = 4
+"""Incident levels run 1..MAX_LEVEL: the four grades of 生产安全事故报告和调查处理条例 (一般, 较大, 重大, 特别重大)."""
+Level = Literal[tuple(range(1, MAX_LEVEL + 1))]
 
 
 class NetworkSpec(StrictModel):
@@ -164,7 +165,7 @@ class Pipeline(StrictModel):
 
 
 class IncidentType(StrictModel):
-    severity: dict[Level, float] = Field(description="probability of each level 1-4")
+    severity: dict[Level, float] = Field(description="probability of each level 1..MAX_LEVEL (4)")
     on_scene_min: Duration
     on_scene_by_level_min: dict[Level, Duration] = Field(default_factory=dict, description="overrides per level")
     escalation_min: Duration | None = Field(default=None, description="late first arrival past this escalates")
@@ -218,15 +219,29 @@ class MutualAid(StrictModel):
 
 
 class DispatchSpec(StrictModel):
-    policy: str = "nearest_eta"
+    policy: str = Field(default="nearest_eta", description="a dispatch policy registered in sim.dispatch.POLICIES")
+    queue: str = Field(
+        default="fifo", description="waiting-line order (sim.queueing.DISCIPLINES): fifo or level_then_age"
+    )
     home_jurisdiction: str = "local"
     mutual_aid: MutualAid = MutualAid()
 
     @field_validator("policy")
     @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in DISPATCH_POLICIES:
-            raise ValueError(f"unknown policy {v!r}; choose from {', '.join(DISPATCH_POLICIES)}")
+    def _known_policy(cls, v: str) -> str:
+        from sim.dispatch import POLICIES
+
+        if v not in POLICIES:
+            raise ValueError(f"unknown policy {v!r}; choose from {', '.join(sorted(POLICIES))}")
+        return v
+
+    @field_validator("queue")
+    @classmethod
+    def _known_queue(cls, v: str) -> str:
+        from sim.queueing import DISCIPLINES
+
+        if v not in DISCIPLINES:
+            raise ValueError(f"unknown queue discipline {v!r}; choose from {', '.join(DISCIPLINES)}")
         return v
 
 

@@ -55,7 +55,7 @@ def stream(call_at_s, *, site=None, level=None, escalation_s=None, type_names=("
 
 def trace(out, kinds=None) -> list[tuple]:
     """The event log as (time_s, kind name, incident, unit) tuples, ids None where absent."""
-    from sim.model import NO_ID, EventKind
+    from sim.eventlog import NO_ID, EventKind
 
     rows = []
     for t, k, i, u, _ in out.events.tolist():

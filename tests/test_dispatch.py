@@ -6,7 +6,8 @@ from collections import Counter
 
 import numpy as np
 
-from sim.model import EventKind, simulate
+from sim.eventlog import EventKind
+from sim.model import simulate
 from sim.world import world_from_matrix
 from tests.helpers import base, stream, tiny_scenario, trace
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from sim.eventlog import NO_ID, EventKind, LogWriter
 from sim.experiment import run_replications
 from sim.forces import UnitStatus
-from sim.model import _DISPATCHED, _DRILL, _NO_ID, _RETURN, _ROW, NO_ID, EventKind, event_log, simulate
+from sim.model import simulate
 from sim.world import world_from_matrix
 from tests.helpers import stream, tiny_scenario, trace
 
@@ -140,13 +141,12 @@ def test_a_replication_in_which_no_unit_moves():
 
 
 def test_event_log_unpacks_records_in_time_order_keeping_the_order_rows_were_made_at_equal_times():
-    records = [
-        *(_ROW, 5.0, float(EventKind.CALL), 0, _NO_ID, 2, 0.0, 0.0, 0.0),
-        *(_DISPATCHED, 5.0, 5.0, 6.0, 8.0, 10.0, 0, 2, False),
-        *(_DRILL, 2.0, 10.0, 1, 1.0, 0.9, 0.0, 0.0, 0.0),
-        *(_RETURN, 10.0, 12.0, 0, 2, 0.0, 0.0, 0.0, 0.0),
-    ]
-    log = event_log(records)
+    writer = LogWriter()
+    writer.call(5.0, 0, 2)
+    writer.dispatched(5.0, 5.0, 6.0, 8.0, 10.0, 0, 2, False)
+    writer.drill(2.0, 10.0, 1, 1.0, 0.9)
+    writer.returned(10.0, 12.0, 0, 2)
+    log = writer.events()
     K = EventKind
     assert [(t, EventKind(k).name, i, u, v) for t, k, i, u, v in log.tolist()] == [
         (2.0, K.DRILL_START.name, NO_ID, 1, 1.0),
@@ -160,4 +160,4 @@ def test_event_log_unpacks_records_in_time_order_keeping_the_order_rows_were_mad
         (10.0, K.RELEASED.name, 0, 2, 0.0),
         (12.0, K.AT_BASE.name, 0, 2, 0.0),
     ]
-    assert len(event_log([])) == 0
+    assert len(LogWriter().events()) == 0

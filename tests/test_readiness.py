@@ -86,17 +86,19 @@ def test_proficiency_slows_turnout():
 
 def test_expected_turnout_is_the_slowed_mean_plus_recall():
     """The dispatch hot path writes proficiency and slowdown out: it must agree with them exactly."""
-    from sim.model import Model
+    from sim.eventlog import LogWriter
+    from sim.fleet import Fleet, fleet_tables
     from sim.readiness import slowdown
 
     drills = {"interval_days": 3, "duration_h": 2, "off_site": False, "recall_delay_min": 4}
     scenario = tiny_scenario(TWO_ENGINES, drills=drills, readiness={"turnout_penalty": 0.7, "half_life_days": 2})
-    model = Model(world_from_matrix(scenario, [[60.0]]), stream([10.0]))
-    model.prof_last[1], model.prof_at_s[1], model.recall_s[1] = 0.8, 1000.0, 240.0
-    model.now = 5 * DAY
+    tables = fleet_tables(world_from_matrix(scenario, [[60.0]]))
+    fleet = Fleet(tables, LogWriter(), lambda unit, at_s: None)
+    fleet.prof_last[1], fleet.prof_at_s[1], fleet.recall_s[1] = 0.8, 1000.0, 240.0
+    fleet.now = 5 * DAY
     for unit in (0, 1):
         expected = (
-            model.fixed.turnout_mean_s[unit] * slowdown(model.proficiency(unit, model.now), 0.7) + model.recall_s[unit]
+            tables.turnout_mean_s[unit] * slowdown(fleet.proficiency(unit, fleet.now), 0.7) + fleet.recall_s[unit]
         )
-        assert model.expected_turnout_s(unit) == expected
-    assert model.expected_turnout_s(1) > model.expected_turnout_s(0) + 240.0
+        assert fleet.expected_turnout_s(unit) == expected
+    assert fleet.expected_turnout_s(1) > fleet.expected_turnout_s(0) + 240.0

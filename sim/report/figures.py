@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.eventlog import STATUS_AFTER
 from sim.forces import UnitStatus
-from sim.model import STATUS_AFTER
 from sim.report.fonts import use_cjk_font
 
 

@@ -1,0 +1,253 @@
+"""Where each unit is and what it does: its status, proficiency and drills, and how long it takes to a site.
+
+:class:`Fleet` holds the state of every unit of one replication as plain lists (the model's hot path reads them
+millions of times) behind methods: :meth:`Fleet.set_status` is the one place a status changes; :meth:`Fleet.send`
+and :meth:`Fleet.release` are a dispatch and a release; :meth:`Fleet.catch_up` plays what a unit does by itself
+(returning to base, drills due, drills ending) up to a moment, lazily, writing the rows to the log.
+:meth:`Fleet.road_out_s` and :meth:`Fleet.road_in_s` are the road travel of a unit (today from and to its home
+base), so that a unit that is elsewhere is a new status and travel rule here, not a change of the model.
+
+What every replication of a world reads (each unit's base, type, turnout draws and drill plan) is
+:class:`FleetTables`, built once per world.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sim.eventlog import LogWriter
+from sim.forces import UnitStatus
+from sim.readiness import SECONDS_PER_DAY, after_drill, decayed, drill_plans
+from sim.world import World
+
+AVAILABLE, MOBILISING, RETURNING, DRILL_OFF_SITE, DRILL_AT_BASE = (
+    int(s)
+    for s in (
+        UnitStatus.AVAILABLE,
+        UnitStatus.MOBILISING,
+        UnitStatus.RETURNING,
+        UnitStatus.DRILL_OFF_SITE,
+        UnitStatus.DRILL_AT_BASE,
+    )
+)  # plain ints in the hot path (an enum member lookup costs ten times a local name)
+FREED_BY_TIME = (RETURNING, DRILL_OFF_SITE)  # busy, but free again at a known time
+
+
+@dataclass(frozen=True)
+class UnitDrillTables:
+    """Each unit's drill plan as plain lists (a unit without drills: never due, proficiency kept)."""
+
+    due_s: list[list[float]]  # when each drill is due (first + k x interval, before the horizon), then infinity
+    duration_s: list[float]
+    off_site: list[float]  # 1.0 or 0.0: logged as such
+    recall_s: list[float]  # extra turnout while drilling at base
+    gain: list[float]
+    half_life_s: list[float]
+
+
+@dataclass(frozen=True, eq=False)
+class FleetTables:
+    """What every replication of a world reads about its units: plain lists and constants."""
+
+    unit_base: list[int]
+    unit_type: list[str]
+    units_of_type: dict[str, list[int]]
+    travel_out_s: list[list[float]]  # each unit's road seconds from its base to each site (rows shared by base)
+    travel_in_s: list[list[float]]
+    turnout_mean_s: list[float]
+    turnout_s: list  # each unit's turnout seconds as a function of a uniform
+    drills: UnitDrillTables
+    initial_proficiency: float
+    turnout_penalty: float
+
+
+@functools.lru_cache(maxsize=8)
+def fleet_tables(world: World) -> FleetTables:
+    """Built once per world (worlds hash by identity) and shared by its replications in a process."""
+    readiness = world.scenario.readiness
+    turnout = {dist: dist.quantile_s() for dist in world.units.turnout}  # one function per distinct distribution
+    out_rows, in_rows = world.travel_out_s.tolist(), world.travel_in_s.tolist()
+    unit_base = world.units.base.tolist()
+    units_of_type: dict[str, list[int]] = {}
+    for unit, unit_type in enumerate(world.units.unit_type):
+        units_of_type.setdefault(unit_type, []).append(unit)
+    return FleetTables(
+        unit_base=unit_base,
+        unit_type=list(world.units.unit_type),
+        units_of_type=units_of_type,
+        travel_out_s=[out_rows[b] for b in unit_base],
+        travel_in_s=[in_rows[b] for b in unit_base],
+        turnout_mean_s=[d.mean_s() for d in world.units.turnout],
+        turnout_s=[turnout[dist] for dist in world.units.turnout],
+        drills=_drill_tables(world),
+        initial_proficiency=readiness.initial_proficiency,
+        turnout_penalty=readiness.turnout_penalty,
+    )
+
+
+def _drill_tables(world: World) -> UnitDrillTables:
+    scenario = world.scenario
+    plans = drill_plans(scenario, world.units.base, world.units.unit_type)
+    readiness = scenario.readiness
+    return UnitDrillTables(
+        due_s=[_due_s(p, scenario.horizon_s) for p in plans],
+        duration_s=[0.0 if p is None else p.duration_s for p in plans],
+        off_site=[float(p is not None and p.spec.off_site) for p in plans],
+        recall_s=[0.0 if p is None or p.spec.off_site else p.spec.recall_delay_min * 60.0 for p in plans],
+        gain=[0.0 if p is None else readiness.drill_gain.get(p.spec.kind, 0.0) for p in plans],
+        half_life_s=[math.inf if p is None else readiness.half_life_days * SECONDS_PER_DAY for p in plans],
+    )
+
+
+def _due_s(plan, horizon_s: float) -> list[float]:
+    """Due times of a unit's drills (none at or after the horizon), then infinity."""
+    due_s = []
+    while plan is not None and (at_s := plan.first_at_s + len(due_s) * plan.interval_s) < horizon_s:
+        due_s.append(at_s)
+    return due_s + [math.inf]
+
+
+class Fleet:
+    """The state of every unit in one replication.
+
+    ``available[unit]``: dispatchable now (at base, or drilling at base with a recall delay). ``next_change_s``:
+    when the unit next changes by itself (back at base, a drill due or ending; infinity while dispatched).
+    ``now`` is the model's clock, kept current by the model. ``on_busy_until(unit, at_s)`` is called when a unit
+    starts an off-site drill that lasts past the moment it is caught up to (the model times its return then if an
+    incident is waiting).
+    """
+
+    def __init__(self, tables: FleetTables, log: LogWriter, on_busy_until: Callable[[int, float], None]) -> None:
+        self.tables = tables
+        self.drills = drills = tables.drills
+        self.log = log
+        self.on_busy_until = on_busy_until
+        self.now = 0.0
+        self.units_of_type = tables.units_of_type
+        self.unit_type = tables.unit_type
+        n = len(tables.unit_base)
+        self.status = [AVAILABLE] * n
+        self.status_since = [0.0] * n
+        self.available = [True] * n
+        self.recall_s = [0.0] * n
+        self.prof_last = [tables.initial_proficiency] * n
+        self.prof_at_s = [0.0] * n
+        self.drill_count = [0] * n  # drills begun: the next one is due at drills.due_s[unit][count]
+        self.next_change_s = [due[0] for due in drills.due_s]
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    # -- state --------------------------------------------------------------------------------------------------
+    def set_status(self, unit: int, status: int, at_s: float) -> None:
+        """The one place a unit's status changes (``at_s``: when, for a step played lazily)."""
+        self.status[unit] = status
+        self.status_since[unit] = at_s
+        self.available[unit] = status == AVAILABLE or status == DRILL_AT_BASE
+
+    def proficiency(self, unit: int, at_s: float) -> float:
+        """Proficiency at ``at_s`` (not before the unit's last drill); a unit without drills keeps its own."""
+        return decayed(self.prof_last[unit], at_s - self.prof_at_s[unit], self.drills.half_life_s[unit])
+
+    def expected_turnout_s(self, unit: int) -> float:
+        """Mean turnout now, slowed by lack of proficiency, plus the recall delay of a drill at base.
+
+        ``proficiency`` and ``slowdown`` written out: dispatch ranks every available unit of a type with it."""
+        p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
+        return self.tables.turnout_mean_s[unit] * (1.0 + self.tables.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
+
+    def road_out_s(self, unit: int, site: int) -> float:
+        """Free-flow road seconds from where the unit is to a site's road node (today: from its base)."""
+        return self.tables.travel_out_s[unit][site]
+
+    def road_in_s(self, unit: int, site: int) -> float:
+        """Free-flow road seconds from a site's road node back to the unit's base."""
+        return self.tables.travel_in_s[unit][site]
+
+    def turnout_draw_s(self, unit: int, u: float) -> float:
+        """A turnout of the unit's base for the uniform ``u`` (before any slowdown)."""
+        return self.tables.turnout_s[unit](u)
+
+    # -- a dispatch and a release -------------------------------------------------------------------------------
+    def send(self, unit: int, now: float) -> float:
+        """The unit is dispatched now (an at-base drill ends, and still counts); returns its recall delay."""
+        if self.status[unit] == DRILL_AT_BASE:
+            self.end_drill(unit, now)
+        recall_s = self.recall_s[unit]
+        self.recall_s[unit] = 0.0
+        self.set_status(unit, MOBILISING, now)
+        self.next_change_s[unit] = math.inf  # until its incident is cleared
+        return recall_s
+
+    def release(self, unit: int, now: float, back_at_s: float) -> None:
+        """The unit's incident is cleared: it returns, and is back at base at ``back_at_s``."""
+        self.set_status(unit, RETURNING, now)
+        self.next_change_s[unit] = back_at_s
+
+    # -- a unit's own timeline, played lazily -------------------------------------------------------------------
+    def catch_up(self, unit: int, until_s: float, start_drills: bool = True) -> None:
+        """Play what the unit does by itself up to ``until_s``: back at base when its return is due, a drill when
+        due (or when the unit is next at base), its end after the drill's duration. Nothing moves a dispatched
+        unit until its incident is cleared."""
+        while (next_s := self.next_change_s[unit]) <= until_s and next_s < math.inf:
+            status = self.status[unit]
+            if status == RETURNING:
+                self.set_status(unit, AVAILABLE, next_s)
+                self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
+            elif status == AVAILABLE and start_drills:
+                self.start_drill(unit, max(next_s, self.status_since[unit]), until_s)
+            elif status == DRILL_OFF_SITE or status == DRILL_AT_BASE:
+                self.end_drill(unit, next_s)
+            else:
+                return
+
+    def start_drill(self, unit: int, at_s: float, until_s: float) -> None:
+        """Start the drill due at ``at_s``, and play it and the unit's later drills for as long as they are over by
+        ``until_s`` (a unit left alone drills on schedule: the hot path, so in one loop over local names)."""
+        drills = self.drills
+        due_s, duration_s, gain, half_life_s = (
+            drills.due_s[unit],
+            drills.duration_s[unit],
+            drills.gain[unit],
+            drills.half_life_s[unit],
+        )
+        off_site = drills.off_site[unit]
+        count = self.drill_count[unit]
+        p, p_at_s = self.prof_last[unit], self.prof_at_s[unit]
+        log_drill = self.log.drill
+        while True:
+            count += 1
+            end_s = at_s + duration_s
+            if end_s > until_s:  # still drilling
+                self.log.drill_started(at_s, unit, off_site)
+                self.drill_count[unit] = count
+                self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
+                self.set_status(unit, DRILL_OFF_SITE if off_site else DRILL_AT_BASE, at_s)
+                self.recall_s[unit] = drills.recall_s[unit]
+                self.next_change_s[unit] = end_s
+                if off_site:
+                    self.on_busy_until(unit, end_s)
+                return
+            p, p_at_s = after_drill(decayed(p, end_s - p_at_s, half_life_s), gain), end_s
+            log_drill(at_s, end_s, unit, off_site, p)
+            next_due_s = due_s[count]
+            if next_due_s > until_s or next_due_s == math.inf:
+                break
+            at_s = max(next_due_s, end_s)
+        self.drill_count[unit] = count
+        self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
+        self.set_status(unit, AVAILABLE, p_at_s)
+        self.next_change_s[unit] = due_s[count]
+
+    def end_drill(self, unit: int, at_s: float) -> None:
+        """Apply the drill's gain (also when an at-base drill is cut short by a call); the next drill is due."""
+        level = after_drill(self.proficiency(unit, at_s), self.drills.gain[unit])
+        self.prof_last[unit] = level
+        self.prof_at_s[unit] = at_s
+        self.recall_s[unit] = 0.0
+        self.log.drill_ended(at_s, unit, level)
+        self.set_status(unit, AVAILABLE, at_s)
+        self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
