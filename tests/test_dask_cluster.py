@@ -28,7 +28,7 @@ from sim.world import world_from_matrix  # noqa: E402
 from tests.dask_faults import PROJECT_DIR, FaultAtFirstBlock, LoopbackCluster  # noqa: E402
 from tests.helpers import base, tiny_scenario  # noqa: E402
 
-REPLICATIONS = 16  # 8 blocks of 2 on two workers: plenty still running when the first block is done
+REPLICATIONS = 8  # 8 blocks of one on two workers: plenty still running when the first block is done
 SCENARIO = {
     "name": "cluster check",
     "seed": 11,
@@ -51,6 +51,7 @@ SCENARIO = {
 STUDY = {
     "name": "two cells",
     "scenario": "cluster.yaml",
+    "replications": 4,
     "variants": [{"name": "current"}, {"name": "more at b", "overrides": {"bases[1].units[0].count": 2}}],
 }
 
@@ -93,35 +94,49 @@ def _plugin_state(address: str) -> tuple[dict | None, dict[str, list[str]], int]
         return client.run_on_scheduler(read)
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+def _files(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
 
 
-def test_worker_killed_mid_study_gives_the_serial_results(files, tmp_path, start_cluster):
+def _only_folder(root: Path) -> Path:
+    (folder,) = [p for p in root.glob("*/*") if p.is_dir()]
+    return folder
+
+
+def test_worker_killed_mid_run_gives_the_serial_results_and_the_cluster_goes_on(files, tmp_path, start_cluster):
     t0 = time.monotonic()
     cluster = start_cluster(2)
     _inject(cluster.address, FaultAtFirstBlock("worker"))
-    common = ["study", str(files["study"]), "--workers", "1", "--quiet"]
-    assert main([*common, "--dask", cluster.address, "--results", str(tmp_path / "dask")]) == 0, cluster.logs()
+    run = ["run", str(files["scenario"]), "--workers", "1", "--quiet", "--no-report"]
+    assert main([*run, "--dask", cluster.address, "--results", str(tmp_path / "dask")]) == 0, cluster.logs()
     record, finished_on, workers_left = _plugin_state(cluster.address)
 
     assert record is not None, "no worker was killed mid-run:\n" + cluster.logs()
     victim = next(p for p in cluster.workers if p.pid == record["pid"])
     assert victim.wait(timeout=10) == -signal.SIGKILL and workers_left == 1
-    assert record["running"], record  # blocks it was running when killed, rescheduled on the survivor
+    assert record["running"], record  # blocks it was running when killed: rescheduled, finished on the survivor
     for key in record["running"] + record["held"]:
         assert finished_on[key][-1] != record["victim"], (key, finished_on)
+    # and a whole study on what is left of the cluster
+    study = ["study", str(files["study"]), "--workers", "1", "--quiet"]
+    assert main([*study, "--dask", cluster.address, "--results", str(tmp_path / "dask-study")]) == 0, cluster.logs()
     elapsed_s = time.monotonic() - t0
 
-    assert main([*common, "--results", str(tmp_path / "serial")]) == 0
-    study = Path("cluster-check") / "study-two-cells"
-    dask_files, serial_files = _files(tmp_path / "dask" / study), _files(tmp_path / "serial" / study)
-    assert len(serial_files) == 2 + 2 * 2  # study.csv and .json, kpis and summary per cell
-    assert dask_files.keys() == serial_files.keys()
-    for name, content in serial_files.items():
-        assert dask_files[name] == content, name
-    for kpis in (tmp_path / "dask" / study / "cells").glob("*/kpis.parquet"):
-        assert pd.read_parquet(kpis)["replication"].tolist() == list(range(REPLICATIONS))  # none lost or twice
+    assert main([*run, "--results", str(tmp_path / "serial")]) == 0
+    assert main([*study, "--results", str(tmp_path / "serial-study")]) == 0
+    for dask_root, serial_root in [("dask", "serial"), ("dask-study", "serial-study")]:
+        dask_folder, serial_folder = _only_folder(tmp_path / dask_root), _only_folder(tmp_path / serial_root)
+        # every table and summary byte for byte (the manifest records the command line and the time)
+        dask_files, serial_files = _files(dask_folder, ("manifest.json",)), _files(serial_folder, ("manifest.json",))
+        assert len(serial_files) >= 6 and dask_files.keys() == serial_files.keys()
+        for name, content in serial_files.items():
+            assert dask_files[name] == content, f"{dask_root}: {name}"
+    kpis = pd.read_parquet(_only_folder(tmp_path / "dask") / "kpis.parquet")
+    assert kpis["replication"].tolist() == list(range(REPLICATIONS))  # none lost, none counted twice
     assert elapsed_s < 30
 
 
