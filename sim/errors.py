@@ -23,4 +23,4 @@ class NetworkError(RescuesimError):
 
 
 class ClusterError(RescuesimError):
-    """The Dask scheduler cannot be reached, or it (or every worker able to run a task) was lost mid-run."""
+    """The Dask scheduler cannot be reached or has no workers, was lost mid-run, or a task kept killing workers."""

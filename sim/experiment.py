@@ -71,7 +71,7 @@ def run_block(world: World, seed: int, replications: Sequence[int]) -> Replicati
 
 
 DASK_TIMEOUT_S = 10.0
-"""How long to wait for a Dask scheduler (at start, and when the connection drops) before giving up."""
+"""How long to wait to reach a Dask scheduler, and for it to have a worker, before giving up with an error."""
 
 _WORKER_WORLD: World | None = None
 
@@ -213,11 +213,11 @@ def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, 
             f"start them with: dask worker {address}"
         ) from None
     except (CancelledError, OSError) as exc:
-        lost = True
-        raise ClusterError(
-            f"--dask: lost the Dask scheduler at {address} after {done} of {len(reps)} replications "
-            f"({getattr(exc, 'reason', None) or exc})"
-        ) from None
+        reason = getattr(exc, "reason", None)
+        lost = reason in (None, "scheduler-connection-lost")
+        what = f"lost the Dask scheduler at {address}" if lost else f"the Dask cluster at {address} dropped the run"
+        hint = "" if lost else ": were all its workers lost?"
+        raise ClusterError(f"--dask: {what} after {done} of {len(reps)} replications ({reason or exc}{hint})") from None
     finally:
         _close(client, quietly=lost)
         if cluster is not None:

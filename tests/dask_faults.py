@@ -20,18 +20,18 @@ STARTUP_TIMEOUT_S = 30.0
 
 
 class FaultAtFirstBlock(SchedulerPlugin):
-    """Inject a fault the first time a block of replications finishes while another worker still runs one.
+    """Inject a fault the first time a block of replications finishes (for one worker: while another still runs one).
 
     ``target="worker"``: SIGKILL that other worker (its running block and any results it holds are lost and must be
-    rescheduled). ``target="scheduler"``: SIGKILL the scheduler itself. The plugin records what it did in
-    ``record`` and, per block task, the workers that finished it (``finished_on``).
+    rescheduled); ``"all workers"``: SIGKILL every worker; ``"scheduler"``: SIGKILL the scheduler itself. The plugin
+    records what it did in ``record`` and, per block task, the workers that finished it (``finished_on``).
     """
 
     name = "rescuesim-fault"
 
     def __init__(self, target: str) -> None:
-        if target not in ("worker", "scheduler"):
-            raise ValueError(f"target must be 'worker' or 'scheduler', got {target!r}")
+        if target not in ("worker", "all workers", "scheduler"):
+            raise ValueError(f"target must be 'worker', 'all workers' or 'scheduler', got {target!r}")
         self.target = target
         self.record: dict | None = None
         self.finished_on: dict[str, list[str]] = {}
@@ -49,6 +49,11 @@ class FaultAtFirstBlock(SchedulerPlugin):
             return
         if self.target == "scheduler":
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.target == "all workers":
+            self.record = {"victims": [ws.address for ws in self.scheduler.workers.values()]}
+            for ws in list(self.scheduler.workers.values()):
+                os.kill(ws.pid, signal.SIGKILL)
+            return
         for ws in self.scheduler.workers.values():
             running = [str(t.key) for t in ws.processing if str(t.key).startswith(TASK_PREFIX)]
             if ws.address != finisher and running:
