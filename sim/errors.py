@@ -20,3 +20,7 @@ class ScenarioError(RescuesimError):
 
 class NetworkError(RescuesimError):
     """The road network cannot be loaded or used (missing file, offline download, unreachable point)."""
+
+
+class ClusterError(RescuesimError):
+    """The Dask scheduler cannot be reached or has no workers, was lost mid-run, or a task kept killing workers."""

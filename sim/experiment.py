@@ -1,4 +1,4 @@
-"""Replications with independent seed streams, run serially or in local worker processes.
+"""Replications with independent seed streams, run serially, in local worker processes or on a Dask cluster.
 
 Replication r of a scenario with seed S draws its incidents from ``SeedSequence(S).spawn(R)[r]``: the streams do not
 depend on the number of replications asked for beyond r, nor on bases, drills or dispatch, so variants compared
@@ -11,15 +11,18 @@ derives the tables once for all replications, so any number of workers gives byt
 from __future__ import annotations
 
 import functools
+import logging
 import multiprocessing
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from sim._cores import default_workers
+from sim.errors import ClusterError, RescuesimError
 from sim.hazards import IncidentStream, StreamTables, generate_incidents, stream_tables
 from sim.metrics import (
     ReplicationOutputs,
@@ -68,6 +71,9 @@ def run_block(world: World, seed: int, replications: Sequence[int]) -> Replicati
     """Simulate a block of replications (one task for a worker: a replication alone is too short to ship)."""
     return ReplicationOutputs.concat([run_one(world, seed, r) for r in replications])
 
+
+DASK_TIMEOUT_S = 10.0
+"""How long to wait to reach a Dask scheduler, and for it to have a worker, before giving up with an error."""
 
 _WORKER_WORLD: World | None = None
 
@@ -125,7 +131,7 @@ def simulate_replications(
     seed = world.scenario.seed if seed is None else seed
     workers = default_workers() if workers is None else workers
     if dask:
-        parts = list(_map_dask(world, seed, range(replications), workers, dask, progress))
+        parts = _map_dask(world, seed, range(replications), workers, dask, progress)
     else:
         parts = list(_map(world, seed, range(replications), min(workers, replications), progress))
     return ReplicationOutputs.concat(parts)
@@ -171,13 +177,16 @@ def _map(world: World, seed: int, reps: range, workers: int, progress):
         pool.join()
 
 
-def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, progress):
-    """Replications as Dask tasks, gathered in replication order."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        from sim.errors import RescuesimError
+def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, progress) -> list[ReplicationOutputs]:
+    """Replications as Dask tasks, gathered in replication order whatever order they finish in.
 
+    Each block is read once from its own future, so a block rescheduled after its worker died still counts once. A
+    scheduler that cannot be reached, has no workers or is lost mid-run raises :class:`ClusterError` (after at most
+    ``DASK_TIMEOUT_S``), as does a block that kept killing the workers running it.
+    """
+    try:
+        from dask.distributed import Client, KilledWorker, LocalCluster
+    except ImportError:
         raise RescuesimError("--dask needs dask.distributed: pip install 'rescuesim[dask]'") from None
     cluster = None
     if address == "local":
@@ -185,23 +194,56 @@ def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, 
         client = Client(cluster)
     else:
         try:
-            client = Client(address, timeout="10s")
+            client = Client(address, timeout=DASK_TIMEOUT_S)
+        except ValueError as exc:
+            raise ClusterError(f"--dask: expected local or tcp://HOST:PORT, got {address!r} ({exc})") from None
         except OSError as exc:
-            from sim.errors import RescuesimError
-
-            raise RescuesimError(f"--dask: cannot reach the scheduler at {address}: {exc}") from None
+            raise ClusterError(
+                f"--dask: cannot reach the Dask scheduler at {address} within {DASK_TIMEOUT_S:g} s ({exc})"
+            ) from None
+    parts: list[ReplicationOutputs] = []
+    done, lost = 0, False
     try:
+        client.wait_for_workers(1, timeout=DASK_TIMEOUT_S)
         world_f = client.scatter(world, broadcast=True)
         blocks = _blocks(reps, max(workers, len(client.scheduler_info().get("workers", {}))))
         futures = client.map(run_block, [world_f] * len(blocks), [seed] * len(blocks), blocks, pure=False)
-        done = 0
-        for future in futures:
-            part = future.result()
-            yield part
-            done += len(part.replication)
+        for i, block in enumerate(blocks):
+            parts.append(futures[i].result())
+            futures[i] = None  # released: a worker lost later need not recompute what is gathered already
+            if not np.array_equal(parts[-1].replication, np.asarray(block)):
+                raise RuntimeError(f"Dask returned replications {parts[-1].replication} for {block}")
+            done += len(block)
             if progress:
                 progress(done, len(reps))
+    except KilledWorker as exc:
+        raise ClusterError(f"--dask: on the Dask cluster at {address}, {exc}") from None
+    except TimeoutError:
+        raise ClusterError(
+            f"--dask: the Dask scheduler at {address} has no workers (none joined within {DASK_TIMEOUT_S:g} s); "
+            f"start them with: dask worker {address}"
+        ) from None
+    except (CancelledError, OSError) as exc:
+        reason = getattr(exc, "reason", None)
+        lost = reason in (None, "scheduler-connection-lost")
+        what = f"lost the Dask scheduler at {address}" if lost else f"the Dask cluster at {address} dropped the run"
+        hint = "" if lost else ": were all its workers lost?"
+        raise ClusterError(f"--dask: {what} after {done} of {len(reps)} replications ({reason or exc}{hint})") from None
     finally:
-        client.close()
+        _close(client, quietly=lost)
         if cluster is not None:
             cluster.close()
+    return parts
+
+
+def _close(client, *, quietly: bool) -> None:
+    """Close a Dask client; ``quietly`` after its scheduler was lost, when distributed would log the cancelled
+    reconnection attempt as an error with a traceback."""
+    logger = logging.getLogger("distributed.client")
+    level = logger.level
+    if quietly:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        client.close()
+    finally:
+        logger.setLevel(level)
