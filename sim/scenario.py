@@ -12,14 +12,23 @@ import difflib
 import functools
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim import defaults
 from sim.distributions import Duration
 from sim.errors import ScenarioError
+from sim.geo import line_length_m
 from sim.schema_base import StrictModel
 
 UnitType = Literal["engine", "foam", "hazmat", "aerial", "decon", "command", "heavy_rescue", "water_tanker"]
@@ -31,12 +40,33 @@ Level = Literal[1, 2, 3, 4]
 DISPATCH_POLICIES = ("nearest_eta",)
 
 
+class _Problems(ValueError):
+    """What a model validator found wrong, each ``path: message`` with the path relative to the model, so that
+    every problem is reported under its own full path (``pipelines[0].hca[1].to_km: ...``)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def _check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    west, south, east, north = bbox
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValueError(f"need west < east and south < north in degrees (west, south, east, north), got {list(bbox)}")
+    return bbox
+
+
+BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
+
+
 class NetworkSpec(StrictModel):
     source: Literal["synthetic", "osm_xml", "graphml", "place", "bbox", "grid"] = "synthetic"
     path: Path | None = None
     query: str | None = None
-    bbox: tuple[float, float, float, float] | None = Field(default=None, description="west, south, east, north")
-    max_snap_m: float = Field(default=500.0, gt=0, description="reject sites and bases farther from any road")
+    bbox: BBox | None = Field(default=None, description="west, south, east, north")
+    max_snap_m: float = Field(
+        default=500.0, gt=0, description="reject sites, bases and siting candidates farther from any road"
+    )
     grid_nodes: int | None = Field(
         default=None, ge=4, description="source grid: a lattice of this many nodes over bbox (scale tests)"
     )
@@ -160,6 +190,22 @@ class Pipeline(StrictModel):
             raise ValueError("give coordinates or geojson")
         if len(self.coordinates) < 2:
             raise ValueError(f"a line needs at least 2 points, got {len(self.coordinates)}")
+        problems = [
+            f"coordinates[{k}]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [{lon}, {lat}]"
+            for k, (lon, lat) in enumerate(self.coordinates)
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90)
+        ]
+        if not problems:
+            length_km = line_length_m(self.coordinates) / 1000
+            if length_km == 0:
+                problems.append("coordinates: the line has zero length (all points are the same)")
+            problems += [
+                f"hca[{k}].to_km: {stretch.to_km:g} km is beyond the pipeline's length {length_km:.2f} km"
+                for k, stretch in enumerate(self.hca)
+                if stretch.to_km > length_km + 1e-6
+            ]
+        if problems:
+            raise _Problems(problems)
         return self
 
 
@@ -242,9 +288,7 @@ class ReadinessSpec(StrictModel):
 
 class CandidateGrid(StrictModel):
     spacing_m: float = Field(gt=0)
-    bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="west, south, east, north; default: around the incident sites"
-    )
+    bbox: BBox | None = Field(default=None, description="west, south, east, north; default: around the incident sites")
 
 
 class CandidateSite(StrictModel):
@@ -310,7 +354,7 @@ class Scenario(StrictModel):
     def _cross_references(self) -> Scenario:
         problems = _cross_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise _Problems(problems)
         return self
 
     # -- derived views -------------------------------------------------------------------------------------
@@ -356,14 +400,18 @@ class Scenario(StrictModel):
 
 
 def _cross_problems(s: Scenario) -> list[str]:
-    """Problems that involve several fields (unique ids, references between sections)."""
+    """Problems that involve several fields (unique ids and names, references between sections)."""
     problems = []
     for section in ("bases", "parks", "pipelines", "sites"):
-        ids = [item.id for item in getattr(s, section)]
-        problems += [f"{section}: duplicate id {i!r}" for i in sorted({i for i in ids if ids.count(i) > 1})]
-    inst_ids = [i.id for p in s.parks for i in p.installations]
+        problems += [f"{section}: duplicate id {i!r}" for i in _duplicates(item.id for item in getattr(s, section))]
     problems += [
-        f"parks: duplicate installation id {i!r}" for i in sorted({i for i in inst_ids if inst_ids.count(i) > 1})
+        f"parks: duplicate installation id {i!r}" for i in _duplicates(i.id for p in s.parks for i in p.installations)
+    ]
+    problems += [f"targets: duplicate name {n!r}" for n in _duplicates(t.name for t in s.targets)]
+    problems += [f"siting.candidates: duplicate id {i!r}" for i in _duplicates(c.id for c in s.siting.candidates)]
+    problems += [
+        f"siting.candidates: id {i!r} is also a base's id"
+        for i in sorted({c.id for c in s.siting.candidates} & {b.id for b in s.bases})
     ]
     types = set(defaults.DEFAULT_INCIDENT_TYPES) | set(s.incident_types)
     for kind, weights in s.incident_mix.items():
@@ -390,6 +438,12 @@ def _cross_problems(s: Scenario) -> list[str]:
             f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}"
         )
     return problems
+
+
+def _duplicates(values) -> list:
+    """The values that occur more than once, sorted."""
+    values = list(values)
+    return sorted({v for v in values if values.count(v) > 1})
 
 
 # --- loading --------------------------------------------------------------------------------------------------
@@ -510,7 +564,8 @@ def _step(node: Any, part: str | int, *, create: bool) -> Any:
 
 
 def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
-    """Load installations_file and pipeline geojson in place; return the problems found."""
+    """Load installations_file, siting.candidates_file and pipeline geojson in place and check that the road
+    network file exists; return the problems found."""
     problems = []
     adapter = TypeAdapter(Installation)
     for pi, park in enumerate(raw.get("parks") or []):
@@ -545,6 +600,11 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
                 line["coordinates"] = _read_line(base_dir / str(line["geojson"]))
             except (OSError, ValueError, KeyError) as exc:
                 problems.append(f"pipelines[{li}].geojson: {exc}")
+    network = raw.get("network")
+    if isinstance(network, dict) and network.get("source") in ("osm_xml", "graphml") and network.get("path"):
+        path = base_dir / str(network["path"])
+        if not path.is_file():
+            problems.append(f"network.path: file not found: {path}")
     return problems
 
 
@@ -587,10 +647,13 @@ def _format_errors(exc: ValidationError, model: type, sep_first: str = "") -> li
         loc = _loc_text(err["loc"])
         if sep_first and loc and not loc.startswith("["):
             loc = sep_first + loc
-        if loc:
+        found = (err.get("ctx") or {}).get("error")
+        if isinstance(found, _Problems):  # a model validator's problems, each with its path below ``loc``
+            out += [f"{loc}{'' if p.startswith('[') else '.' if loc else sep_first}{p}" for p in found.problems]
+        elif loc:
             out.append(f"{loc}: {_message(err, model)}")
-        else:  # the cross-field check: its problems, each with its own path, joined by "; "
-            out += _message(err, model).split("; ")
+        else:
+            out.append(_message(err, model))
     return out
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import NetworkError, ScenarioError
+from sim.errors import NetworkError
 from sim.forces import UnitTable, active_bases, build_units
-from sim.hazards import SiteTable, build_sites, hca_problems
+from sim.hazards import SiteTable, build_sites
 from sim.scenario import Base, Scenario
 
 
@@ -73,7 +73,6 @@ def build_world(
     the shortest paths, see :meth:`TravelTimes.from_graph`)."""
     from sim.network import TravelTimes
 
-    _check_geometry(scenario)
     network = network if network is not None else load_network(scenario, cache_dir)
     sites = build_sites(scenario)
     bases = active_bases(scenario)
@@ -112,12 +111,6 @@ def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access
         access_s=access,
         **network_fields,
     )
-
-
-def _check_geometry(scenario: Scenario) -> None:
-    problems = hca_problems(scenario)
-    if problems:
-        raise ScenarioError(str(scenario.source_path or "<scenario>"), problems)
 
 
 def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, ...]):

@@ -159,3 +159,52 @@ def test_cross_field_problems_one_per_line_with_their_paths():
     with pytest.raises(ScenarioError) as err:
         scenario_from_dict(raw)
     assert err.value.problems == ["bases: duplicate id 'a'", "traffic[1]: overlaps traffic[0] (7-9 h)"]
+
+
+def _pipeline(**extra) -> dict:
+    """A 9.6 km gas line along 30 N (0.1 degree of longitude)."""
+    return {"id": "g", "product": "natural_gas", "coordinates": [[121.0, 30.0], [121.1, 30.0]]} | extra
+
+
+def test_hca_beyond_the_line_and_bad_line_points_found_at_load_time():
+    hca = [{"from_km": 1, "to_km": 2}, {"from_km": 5, "to_km": 12.3}]
+    bad_point = _pipeline(id="h", coordinates=[[121.0, 30.0], [500.0, 30.0]])
+    raw = dict(
+        GOOD, horizon_days=0, pipelines=[_pipeline(hca=hca), bad_point, _pipeline(id="z", coordinates=[[121, 30]] * 2)]
+    )
+    assert _problems(raw) == [
+        "horizon_days: must be > 0.0, got 0",  # reported together with the geometry
+        "pipelines[0].hca[1].to_km: 12.3 km is beyond the pipeline's length 9.63 km",
+        "pipelines[1].coordinates[1]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [500.0, 30.0]",
+        "pipelines[2].coordinates: the line has zero length (all points are the same)",
+    ]
+
+
+def test_bboxes_duplicate_targets_and_candidate_ids_are_errors():
+    raw = dict(
+        GOOD,
+        network={"source": "grid", "bbox": [121.4, 30.7, 121.2, 30.8], "grid_nodes": 100},
+        targets=[{"name": "5 min", "first_arrival_min": 5}, {"name": "5 min", "first_arrival_min": 6}],
+        siting={
+            "grid": {"spacing_m": 1000, "bbox": [121.0, 31.0, 121.1, 30.9]},
+            "candidates": [{"id": "x", "lon": 121, "lat": 30}, {"id": "x", "lon": 121, "lat": 30}],
+        },
+    )
+    problems = _problems(raw)
+    assert any(p.startswith("network.bbox: need west < east") and "[121.4, 30.7, 121.2, 30.8]" in p for p in problems)
+    assert any(p.startswith("siting.grid.bbox: need west < east") for p in problems)
+    raw["network"], raw["siting"]["grid"] = {"source": "synthetic"}, None
+    raw["siting"]["candidates"].append({"id": "a", "lon": 121, "lat": 30})
+    assert _problems(raw) == [
+        "targets: duplicate name '5 min'",
+        "siting.candidates: duplicate id 'x'",
+        "siting.candidates: id 'a' is also a base's id",
+    ]
+
+
+def test_missing_network_file_found_at_load_time(tmp_path: Path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(dict(GOOD, network={"source": "osm_xml", "path": "roads.osm"})))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.problems == [f"network.path: file not found: {tmp_path / 'roads.osm'}"]
