@@ -12,7 +12,8 @@ import difflib
 import functools
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -132,11 +133,6 @@ class Installation(StrictModel):
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     incidents_per_yr: float | None = Field(default=None, ge=0, description="overrides the default rate")
-
-    @field_validator("hazards", mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        return tuple(h.strip() for h in v.split(";") if h.strip()) if isinstance(v, str) else v
 
 
 class Park(StrictModel):
@@ -567,33 +563,16 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
     """Load installations_file, siting.candidates_file and pipeline geojson in place and check that the road
     network file exists; return the problems found."""
     problems = []
-    adapter = TypeAdapter(Installation)
     for pi, park in enumerate(raw.get("parks") or []):
-        if not isinstance(park, dict) or not park.get("installations_file"):
-            continue
-        field = f"parks[{pi}].installations_file"
-        try:
-            rows = _read_points(base_dir / str(park["installations_file"]))
-        except (OSError, ValueError, KeyError) as exc:
-            problems.append(f"{field}: {exc}")
-            continue
-        good = []
-        for ri, row in enumerate(rows):
-            try:
-                adapter.validate_python(row)
-                good.append(row)
-            except ValidationError as exc:
-                problems += [f"{field}[row {ri + 1}]{p}" for p in _format_errors(exc, Installation, sep_first=".")]
-        park["installations"] = list(park.get("installations") or []) + good
+        if isinstance(park, dict) and park.get("installations_file"):
+            rows, found = _read_rows(base_dir / str(park["installations_file"]), Installation)
+            problems += [f"parks[{pi}].installations_file{p}" for p in found]
+            park["installations"] = list(park.get("installations") or []) + rows
     siting = raw.get("siting")
     if isinstance(siting, dict) and siting.get("candidates_file"):
-        try:
-            rows = _read_points(base_dir / str(siting["candidates_file"]))
-            siting["candidates"] = list(siting.get("candidates") or []) + [
-                {k: r[k] for k in ("id", "name", "lon", "lat") if k in r} for r in rows
-            ]
-        except (OSError, ValueError, KeyError) as exc:
-            problems.append(f"siting.candidates_file: {exc}")
+        rows, found = _read_rows(base_dir / str(siting["candidates_file"]), CandidateSite)
+        problems += [f"siting.candidates_file{p}" for p in found]
+        siting["candidates"] = list(siting.get("candidates") or []) + rows
     for li, line in enumerate(raw.get("pipelines") or []):
         if isinstance(line, dict) and line.get("geojson") and not line.get("coordinates"):
             try:
@@ -608,6 +587,65 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
     return problems
 
 
+def _read_rows(path: Path, model: type[StrictModel]) -> tuple[list[dict], list[str]]:
+    """The valid rows of a CSV or GeoJSON points file as ``model`` field values, and the problems of the others
+    (``: ...`` for the file, ``[row N].field: ...`` for a row), to be prefixed with the file's field path.
+
+    Text (every CSV cell, and GeoJSON properties given as strings) is converted by the field's type, so the two
+    formats give the same values; a list-valued field is written as its items separated by ``;``.
+    """
+    try:
+        rows = _read_points(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [], [f": {exc}"]
+    good, problems = [], []
+    fields = model.model_fields
+    for ri, row in enumerate(rows):
+        row = {
+            key: _from_text(value, fields[key].annotation) if isinstance(value, str) and key in fields else value
+            for key, value in row.items()
+        }
+        try:
+            _adapter(model).validate_python(row)
+            good.append(row)
+        except ValidationError as exc:
+            problems += [f"[row {ri + 1}]{p}" for p in _format_errors(exc, model, sep_first=".")]
+    return good, problems
+
+
+def _from_text(text: str, annotation: Any) -> Any:
+    """What a text cell means for a field of type ``annotation``: a list field's ``;``-separated items each
+    converted, else the value the type accepts for the text itself (lax: ``"2.5"`` for a float, ``"007"`` for a
+    string) or, failing that, for the text read as JSON (``"2"`` for ``Literal[1, 2]``). Text that fits neither is
+    returned unchanged, for validation to report."""
+    item = _list_item(annotation)
+    if item is not None:
+        return [_from_text(part.strip(), item) for part in text.split(";") if part.strip()]
+    adapter = _adapter(annotation)
+    for parse in (adapter.validate_python, adapter.validate_json):
+        try:
+            return parse(text)
+        except ValidationError:
+            continue
+    return text
+
+
+def _list_item(annotation: Any) -> Any:
+    """The item type of a list or tuple field (also when optional), else None."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (tuple, list) and args:
+        return args[0]
+    if origin in (Union, UnionType):
+        items = [_list_item(a) for a in args if a is not type(None)]
+        return items[0] if len(items) == 1 else None
+    return None
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation)
+
+
 def _read_points(path: Path) -> list[dict]:
     if not path.is_file():
         raise ValueError(f"file not found: {path}")
@@ -617,8 +655,11 @@ def _read_points(path: Path) -> list[dict]:
     if path.suffix.lower() in (".geojson", ".json"):
         data = json.loads(path.read_text(encoding="utf-8"))
         rows = []
-        for feat in data["features"]:
-            lon, lat = feat["geometry"]["coordinates"][:2]
+        for fi, feat in enumerate(data["features"]):
+            geometry = feat.get("geometry") or {}
+            if geometry.get("type") != "Point":
+                raise ValueError(f"feature {fi + 1}: expected a Point geometry, got {geometry.get('type')!r}")
+            lon, lat = geometry["coordinates"][:2]
             rows.append(dict(feat.get("properties") or {}) | {"lon": lon, "lat": lat})
         return rows
     raise ValueError(f"expected .csv or .geojson, got {path.name}")
@@ -676,7 +717,7 @@ def _message(err: dict, model: type) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
     if kind == "extra_forbidden":
         name = str(err["loc"][-1])
-        hint = difflib.get_close_matches(name, _all_field_names(), n=1)
+        hint = difflib.get_close_matches(name, _all_field_names(model), n=1)
         return "unknown field" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     if kind == "missing":
         return "required field is missing"
@@ -691,9 +732,11 @@ def _message(err: dict, model: type) -> str:
     return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
 
 
-def _all_field_names() -> list[str]:
+@functools.cache
+def _all_field_names(model: type) -> list[str]:
+    """Every field name of ``model`` and the models inside it (for "did you mean" hints)."""
     names: set[str] = set()
-    stack = [Scenario]
+    stack = [model]
     seen = set()
     while stack:
         model = stack.pop()
@@ -708,8 +751,6 @@ def _all_field_names() -> list[str]:
 
 
 def _model_args(annotation: Any) -> list[type]:
-    from typing import get_args
-
     found = []
     todo = [annotation]
     while todo:

@@ -208,3 +208,76 @@ def test_missing_network_file_found_at_load_time(tmp_path: Path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert info.value.problems == [f"network.path: file not found: {tmp_path / 'roads.osm'}"]
+
+
+def _points_geojson(rows: list[dict]) -> str:
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+            "properties": {k: v for k, v in r.items() if k not in ("lon", "lat")},
+        }
+        for r in rows
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
+def test_the_same_points_as_csv_and_as_geojson_give_the_same_scenario(tmp_path: Path):
+    (tmp_path / "inst.csv").write_text(
+        "id,name,kind,hazards,hazard_source_level,lon,lat,incidents_per_yr\n"
+        "007,罐区,tank_farm,flammable;toxic,2,121.01,30.02,0.5\n"
+        "w1,,warehouse,,,121.03,30.01,\n",
+        encoding="utf-8",
+    )
+    installations = [
+        {"id": "007", "name": "罐区", "kind": "tank_farm", "hazards": ["flammable", "toxic"], "hazard_source_level": 2,
+         "lon": 121.01, "lat": 30.02, "incidents_per_yr": 0.5},
+        {"id": "w1", "kind": "warehouse", "lon": 121.03, "lat": 30.01},
+    ]  # fmt: skip
+    (tmp_path / "inst.geojson").write_text(_points_geojson(installations), encoding="utf-8")
+    (tmp_path / "sites.csv").write_text("id,name,lon,lat\n010,北站,121.30,30.76\n", encoding="utf-8")
+    (tmp_path / "sites.geojson").write_text(
+        _points_geojson([{"id": "010", "name": "北站", "lon": 121.30, "lat": 30.76}]), encoding="utf-8"
+    )
+    loaded = []
+    for ext in ("csv", "geojson"):
+        raw = dict(
+            GOOD,
+            parks=[{"id": "p", "risk_grade": "A", "installations_file": f"inst.{ext}"}],
+            siting={"candidates_file": f"sites.{ext}"},
+        )
+        path = tmp_path / f"{ext}.yaml"
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        loaded.append(load_scenario(path))
+    from_csv, from_geojson = loaded
+    assert from_csv.parks[0].installations == from_geojson.parks[0].installations
+    assert from_csv.siting.candidates == from_geojson.siting.candidates
+    first = from_csv.parks[0].installations[0]
+    assert (first.id, first.hazard_source_level, first.hazards) == ("007", 2, ("flammable", "toxic"))
+    assert from_csv.siting.candidates[0].id == "010"
+
+
+def test_bad_rows_of_point_files_are_named_by_row_and_field(tmp_path: Path):
+    (tmp_path / "inst.csv").write_text(
+        "id,kind,hazard_source_level,hazards,lon,lat\n"
+        "t1,tank_farm,5,flammable;toxc,121.0,30.0\n"
+        "t2,tank_farm,1,,east,30.0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "sites.csv").write_text("id,lon,lat,notes\nx,121.0,95,new\n", encoding="utf-8")
+    raw = dict(
+        GOOD,
+        parks=[{"id": "p", "risk_grade": "A", "installations_file": "inst.csv"}],
+        siting={"candidates_file": "sites.csv"},
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    problems = info.value.problems
+    assert "parks[0].installations_file[row 1].hazard_source_level: must be one of 1, 2, 3 or 4, got '5'" in problems
+    assert any(p.startswith("parks[0].installations_file[row 1].hazards[1]") and "'toxc'" in p for p in problems)
+    assert any(p.startswith("parks[0].installations_file[row 2].lon") and "'east'" in p for p in problems)
+    assert "siting.candidates_file[row 1].lat: must be <= 90.0, got 95.0" in problems
+    assert "siting.candidates_file[row 1].notes: unknown field" in problems
+    assert len(problems) == 5
