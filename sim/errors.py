@@ -20,3 +20,11 @@ class ScenarioError(RescuesimError):
 
 class NetworkError(RescuesimError):
     """The road network cannot be loaded or used (missing file, offline download, unreachable point)."""
+
+
+class FarFromRoadError(NetworkError):
+    """Every point farther from the road network than its limit, each as ``field[name]: ...``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("points too far from the road network:\n  " + "\n  ".join(self.problems))
