@@ -429,6 +429,12 @@ def _cross_problems(s: Scenario) -> list[str]:
         problems.append("bases: no base has any units")
     if not (s.parks or s.pipelines or s.sites):
         problems.append("no incident sources: give parks, pipelines or sites")
+    elif not (
+        s.sites
+        or any(i.incidents_per_yr != 0 for p in s.parks for i in p.installations)
+        or any(line.failures_per_1000km_yr > 0 for line in s.pipelines)
+    ):
+        problems.append("no incident source has a rate above 0: no incident would ever happen")
     if s.dispatch.home_jurisdiction not in {b.jurisdiction for b in s.bases if b.units}:
         problems.append(
             f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}"

@@ -221,3 +221,12 @@ def test_candidates_far_from_the_road_refused_by_validate_and_site(tmp_path, cap
         )
         assert "siting.candidates[x-far]: " in err and "at lon=121.30000, lat=31.50000" in err
     assert not (tmp_path / "results").exists()
+
+
+def test_a_run_without_any_incident_writes_its_folder(tmp_path):
+    raw = yaml.safe_load((PROJECT_DIR / "scenarios" / "demo_park.yaml").read_text(encoding="utf-8"))
+    raw["horizon_days"] = 1e-6  # a valid scenario in which nothing happens
+    path = tmp_path / "quiet.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    folder = _run(path, tmp_path / "results", "--replications", "2", "--workers", "1")
+    assert len(pd.read_parquet(folder / "incidents.parquet")) == 0 and (folder / "response_times.png").is_file()

@@ -281,3 +281,10 @@ def test_bad_rows_of_point_files_are_named_by_row_and_field(tmp_path: Path):
     assert "siting.candidates_file[row 1].lat: must be <= 90.0, got 95.0" in problems
     assert "siting.candidates_file[row 1].notes: unknown field" in problems
     assert len(problems) == 5
+
+
+def test_sources_that_can_never_have_an_incident_are_an_error():
+    raw = dict(GOOD, sites=[], pipelines=[_pipeline(failures_per_1000km_yr=0)])
+    assert _problems(raw) == ["no incident source has a rate above 0: no incident would ever happen"]
+    raw["parks"] = [{"id": "p", "risk_grade": "C", "installations": [{"id": "t", "lon": 121.0, "lat": 30.0}]}]
+    assert scenario_from_dict(raw).parks[0].installations[0].incidents_per_yr is None  # the default rate, > 0
