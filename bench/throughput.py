@@ -26,8 +26,7 @@ import simpy
 from sim.experiment import incident_stream
 from sim.model import EventKind, simulate
 from sim.scenario import load_scenario, with_overrides
-from sim.study import variant_world
-from sim.world import build_world
+from sim.world import build_world, variant_world
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "demo_park.yaml"
 

@@ -87,19 +87,25 @@ def cmd_run(args) -> int:
         progress=_progress(args),
     )
     simulated_s = time.perf_counter() - t0
-    folder = write_run(result, Path(args.results), command=_command_line(), network_hash=network.content_hash)
-    if not args.no_report:
-        _report(folder, args)
+    folder = write_run(
+        result,
+        Path(args.results),
+        command=_command_line(),
+        network_hash=network.content_hash,
+        extras=_report_extras(args, network, result.world),
+    )
     _say(args, _summary_text(run_summary(result), len(result.incidents), simulated_s))
     print(folder)
     return 0
 
 
 def _load_world(args):
+    from sim.results import check_writable_folder
     from sim.scenario import load_scenario
     from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
+    check_writable_folder(Path(args.results))
     network = load_network(scenario)
     progress = _progress(args, "shortest paths", unit="source")
     world = build_world(scenario, network, progress=progress, workers=args.workers)
@@ -123,7 +129,7 @@ def cmd_drills(args) -> int:
     results = run_variants(
         world,
         variants,
-        network=None,
+        network=network,
         replications=args.replications,
         seed=args.seed,
         workers=args.workers,
@@ -133,7 +139,7 @@ def cmd_drills(args) -> int:
     best_row = table[table["best"]].iloc[0]
     best_value, margin = best_margin(table, objective)
 
-    def extra(folder: Path) -> None:
+    def extra(folder: Path, final: Path) -> None:
         write_table(table, folder, "drills")
         plot_drill_tradeoff(
             table,
@@ -161,11 +167,9 @@ def cmd_drills(args) -> int:
         command=_command_line(),
         network_hash=network.content_hash,
         label="drills",
-        extra=extra,
+        extras=[extra, *_report_extras(args, network, best.world)],
         manifest_extra={"study": "drills", "intervals_days": intervals, "objective": objective},
     )
-    if not args.no_report:
-        _report(folder, args)
     cols = [
         "interval_days",
         objective,
@@ -213,7 +217,7 @@ def cmd_site(args) -> int:
     table = outcome.table
     objective = table.attrs["objective"]
 
-    def extra(folder: Path) -> None:
+    def extra(folder: Path, final: Path) -> None:
         write_table(table, folder, "siting")
         write_json(layouts_geojson(outcome), folder / "layouts.geojson")
 
@@ -225,8 +229,9 @@ def cmd_site(args) -> int:
     best_layout = next(lay for lay in outcome.layouts if lay["layout"] == best["layout"])
     index = {sid: i for i, sid in enumerate(outcome.candidates.site_id)}
     best_scenario = layout_scenario(scenario, outcome.candidates, [index[s] for s in best_layout["sites"]])
+    best_world = build_world(best_scenario, network, workers=args.workers)
     best_run = run_replications(
-        build_world(best_scenario, network, workers=args.workers),
+        best_world,
         replications=args.replications,
         seed=args.seed,
         workers=args.workers,
@@ -238,7 +243,7 @@ def cmd_site(args) -> int:
         command=_command_line(),
         network_hash=network.content_hash,
         label=f"site-{args.model}",
-        extra=extra,
+        extras=[extra, *_report_extras(args, network, best_world)],
         manifest_extra={
             "study": "site",
             "model": args.model,
@@ -247,8 +252,6 @@ def cmd_site(args) -> int:
             "objective": objective,
         },
     )
-    if not args.no_report:
-        _report(folder, args)
     cols = [
         "rank",
         "layout",
@@ -285,16 +288,28 @@ def _float_list(text: str, option: str) -> list[float]:
     return values
 
 
-def _report(folder: Path, args) -> None:
-    from sim.report.html import build_report
+def _report_extras(args, network, world) -> list:
+    """The report, map and GeoPackage, built inside the run's temporary folder (none with --no-report)."""
+    if args.no_report:
+        return []
 
-    build_report(folder)
+    def report(folder: Path, final: Path) -> None:
+        from sim.report.html import build_report
+
+        build_report(folder, shown_as=final, network=network, world=world)
+
+    return [report]
 
 
 def cmd_report(args) -> int:
-    from sim.report.html import build_report
+    from sim.report.html import rebuild_report
+    from sim.results import check_writable_folder
 
-    print(build_report(Path(args.run_dir)))  # a missing or damaged file of the folder is named (load_context)
+    folder = Path(args.run_dir)
+    if not (folder / "manifest.json").is_file():
+        raise RescuesimError(f"{folder}: not a results folder (no manifest.json)")
+    check_writable_folder(folder, "report folder")
+    print(rebuild_report(folder))
     return 0
 
 
@@ -400,9 +415,11 @@ def _executor_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_study(args) -> int:
+    from sim.results import check_writable_folder
     from sim.study import load_study, run_study
 
     spec = load_study(args.study)
+    check_writable_folder(Path(args.results))
     folder = run_study(
         spec,
         Path(args.results),
@@ -432,6 +449,12 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+_KEPT_AFTER_INTERRUPT = {
+    "study": "cells finished before were kept (rerun the study to resume); nothing unfinished was kept",
+    "report": "the earlier report, map and GeoPackage are unchanged",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -440,5 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rescuesim: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rescuesim: interrupted; no results were written", file=sys.stderr)
+        print(
+            f"rescuesim: interrupted; {_KEPT_AFTER_INTERRUPT.get(args.command, 'nothing unfinished was kept')}",
+            file=sys.stderr,
+        )
         return 130

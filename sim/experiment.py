@@ -11,8 +11,9 @@ derives the tables once for all replications, so any number of workers gives byt
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,7 +73,9 @@ _WORKER_WORLD: World | None = None
 
 
 def _init_worker(world: World) -> None:
+    """Hold the world for the worker's tasks; leave Ctrl-C to the parent, which stops the pool."""
     global _WORKER_WORLD
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_WORLD = world
 
 
@@ -153,12 +156,19 @@ def _map(world: World, seed: int, reps: range, workers: int, progress):
                 progress(done, total)
         return
     done = 0
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(world,)) as pool:
-        for part in pool.map(_run_in_worker, [(seed, block) for block in _blocks(reps, workers)]):
+    pool = multiprocessing.Pool(processes=workers, initializer=_init_worker, initargs=(world,))
+    try:
+        for part in pool.imap(_run_in_worker, [(seed, block) for block in _blocks(reps, workers)]):
             yield part
             done += len(part.replication)
             if progress:
                 progress(done, total)
+        pool.close()
+    except BaseException:  # an error or Ctrl-C: stop the workers now rather than let them finish their blocks
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, progress):

@@ -7,16 +7,19 @@ overwritten (a new run id is chosen if the name is taken).
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import json
 import math
 import os
 import platform
 import re
 import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,8 @@ from typing import Any
 import pandas as pd
 
 import sim
+from sim.errors import RescuesimError
+from sim.provenance import input_checksums
 
 
 def slugify(name: str) -> str:
@@ -33,46 +38,119 @@ def slugify(name: str) -> str:
     return slug or "scenario"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class RunDir:
-    """A run folder being written: files go into ``tmp``; ``path`` is the final folder once it is complete."""
+    """A run folder being written: files go into ``tmp``; ``path`` is the final name it is renamed to when complete.
+
+    The final name is chosen when writing starts (so a report can name it) and is free then; were it taken by the
+    time the run is complete, the next free name is used instead.
+    """
 
     tmp: Path
-    path: Path | None = None
+    path: Path
 
 
 @contextmanager
 def new_run_dir(results_root: Path, scenario_name: str, label: str = "") -> Iterator[RunDir]:
-    """Yield a temporary folder to write into; on success it is renamed to a fresh ``<run-id>`` folder."""
+    """Yield a temporary folder to write into; on success it is renamed to a fresh ``<run-id>`` folder.
+
+    On any exception (a Ctrl-C included) the temporary folder is removed and nothing is left under a final name.
+    """
     parent = Path(results_root) / slugify(scenario_name)
     parent.mkdir(parents=True, exist_ok=True)
-    run = RunDir(tmp=parent / f".partial-{os.getpid()}-{time.time_ns()}")
-    run.tmp.mkdir()
+    run = _claim(parent, label)
     try:
         yield run
+        with interrupts_deferred():
+            run.path = _commit(run)
     except BaseException:
         shutil.rmtree(run.tmp, ignore_errors=True)
         raise
-    run.path = _claim(parent, label)
-    run.tmp.rename(run.path)
 
 
-def _claim(parent: Path, label: str) -> Path:
+def check_writable_folder(folder: Path, what: str = "--results") -> None:
+    """Refuse, before any work, a results location that cannot be written: a regular file, a folder under a
+    regular file, a read-only or inaccessible folder. Probes by making (and removing) a temporary folder in the
+    deepest folder that exists, so it tells what writing will do (for root too)."""
+    folder = Path(folder)
+    existing = folder.absolute()
+    while True:
+        try:
+            is_dir = existing.is_dir()
+            if is_dir or existing.exists() or existing == existing.parent:
+                break
+        except OSError as exc:
+            raise RescuesimError(f"{what} {folder}: cannot look into {existing.parent} ({_reason(exc)})") from None
+        existing = existing.parent
+    if not is_dir:
+        where = "is a regular file" if existing == folder.absolute() else f"is under {existing}, a regular file"
+        raise RescuesimError(f"{what} {folder}: {where}, not a folder")
+    try:
+        probe = tempfile.mkdtemp(prefix=".rescuesim-probe-", dir=existing)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise RescuesimError(f"{what} {folder}: cannot write in {existing} ({_reason(exc)})") from None
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _claim(parent: Path, label: str) -> RunDir:
+    """A run id free both as a final folder and as another run's temporary folder; its temporary folder made."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}-{slugify(label)}" if label else stamp
-    candidate, k = parent / base, 1
-    while candidate.exists():
-        k += 1
-        candidate = parent / f"{base}-{k}"
-    return candidate
+    for k in itertools.count(1):
+        name = base if k == 1 else f"{base}-{k}"
+        final, tmp = parent / name, parent / f".partial-{name}"
+        if final.exists():
+            continue
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return RunDir(tmp=tmp, path=final)
+    raise AssertionError("unreachable")
+
+
+def _commit(run: RunDir) -> Path:
+    """Rename the complete temporary folder to its final name (the next free one if that was taken meanwhile)."""
+    target = run.path
+    for k in itertools.count(2):
+        try:
+            run.tmp.rename(target)
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+            target = run.path.with_name(f"{run.path.name}-{k}")
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold off Ctrl-C while a few renames put complete results in place: an interrupt that arrives meanwhile is
+    honoured once they are done (SIGINT only, main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def replace_files(staging: Path, folder: Path) -> None:
+    """Move every file of ``staging`` into ``folder`` (replacing files of the same name), then remove ``staging``.
+    Ctrl-C is held off meanwhile, so the folder ends with all of the new files or, on an error, none."""
+    with interrupts_deferred():
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_table(df: pd.DataFrame, folder: Path, stem: str) -> None:
@@ -96,28 +174,6 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def input_checksums(scenario, network_hash: str | None = None) -> dict[str, str]:
-    """sha256 of the scenario file and every file it references, plus the road network's content hash."""
-    sums: dict[str, str] = {}
-    src = scenario.source_path
-    if src is not None and src.is_file():
-        sums[str(src)] = sha256_file(src)
-        base = src.parent
-        refs = [p.installations_file for p in scenario.parks if p.installations_file]
-        refs += [line.geojson for line in scenario.pipelines if line.geojson]
-        if scenario.network.path is not None:
-            refs.append(str(scenario.network.path))
-        for ref in refs:
-            path = base / ref
-            if path.is_file():
-                sums[str(path)] = sha256_file(path)
-    else:
-        sums["<scenario text>"] = hashlib.sha256(scenario.source_text.encode()).hexdigest()
-    if network_hash:
-        sums["road network content"] = network_hash
-    return sums
 
 
 def manifest(
@@ -166,18 +222,33 @@ def write_run(
     command: str,
     network_hash: str | None = None,
     label: str | None = None,
-    extra=None,
+    extras: Sequence[Callable[[Path, Path], None]] = (),
     manifest_extra: dict | None = None,
 ) -> Path:
-    """Write a whole run (tables, summary, breakdowns, figure, manifest) and return its folder.
+    """Write a whole run (manifest, tables, summary, breakdowns, figure) and return its folder.
 
-    ``extra(folder)`` may write more files (a study's table and figure) before the folder is moved into place.
+    Each of ``extras(tmp, final)`` writes more files into the temporary folder ``tmp`` (a study's table, the
+    report) after the manifest and tables; ``final`` is the name the folder will have. Only when all of them are
+    done is the folder renamed into place.
     """
     from sim.metrics import breakdown, run_summary, with_source_group
+    from sim.provenance import run_fingerprint
     from sim.report.figures import plot_response_cdf
 
     scenario = result.world.scenario
     with new_run_dir(results_root, scenario.name, label=label or f"seed{result.seed}") as run:
+        fingerprint = run_fingerprint(result.world, seed=result.seed, replications=result.replications)
+        write_json(
+            manifest(
+                scenario,
+                seed=result.seed,
+                replications=result.replications,
+                command=command,
+                network_hash=network_hash,
+                extra={"run_id": run.path.name, "fingerprint": fingerprint.to_json()} | (manifest_extra or {}),
+            ),
+            run.tmp / "manifest.json",
+        )
         write_table(result.incidents, run.tmp, "incidents")
         write_table(result.units, run.tmp, "units")
         write_table(result.kpis, run.tmp, "kpis")
@@ -198,17 +269,6 @@ def write_run(
             save=True,
             filepath=run.tmp / "response_times.png",
         )
-        if extra is not None:
-            extra(run.tmp)
-        write_json(
-            manifest(
-                scenario,
-                seed=result.seed,
-                replications=result.replications,
-                command=command,
-                network_hash=network_hash,
-                extra=manifest_extra,
-            ),
-            run.tmp / "manifest.json",
-        )
+        for extra in extras:
+            extra(run.tmp, run.path)
     return run.path

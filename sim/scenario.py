@@ -493,7 +493,7 @@ def scenario_from_dict(
     try:
         scenario = Scenario.model_validate(resolved)
     except ValidationError as exc:
-        problems += _format_errors(exc, Scenario)
+        problems += format_errors(exc, Scenario)
         raise ScenarioError(source, problems) from None
     if problems:
         raise ScenarioError(source, problems)
@@ -615,7 +615,7 @@ def _read_rows(path: Path, model: type[StrictModel]) -> tuple[list[dict], list[s
             _adapter(model).validate_python(row)
             good.append(row)
         except ValidationError as exc:
-            problems += [f"[row {ri + 1}]{p}" for p in _format_errors(exc, model, sep_first=".")]
+            problems += [f"[row {ri + 1}]{p}" for p in format_errors(exc, model, sep_first=".")]
     return good, problems
 
 
@@ -688,7 +688,7 @@ def _read_line(path: Path) -> list[list[float]]:
     raise ValueError(f"no LineString in {path.name}")
 
 
-def _format_errors(exc: ValidationError, model: type, sep_first: str = "") -> list[str]:
+def format_errors(exc: ValidationError, model: type, sep_first: str = "") -> list[str]:
     out = []
     for err in exc.errors():
         loc = _loc_text(err["loc"])

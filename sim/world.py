@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import FarFromRoadError
+from sim.errors import FarFromRoadError, RescuesimError
 from sim.forces import UnitTable, active_bases, build_units
 from sim.hazards import SiteTable, build_sites
 from sim.scenario import Base, Scenario
@@ -111,6 +111,53 @@ def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access
         access_s=access,
         **network_fields,
     )
+
+
+def variant_world(world: World, scenario: Scenario, network=None, *, workers: int | None = None) -> World:
+    """The world of a variant of ``world``'s scenario, built whole from the variant (sites and their rates, bases,
+    units, travel times), so that every override takes effect.
+
+    On the road network when one is given (snapping is redone; the travel tables of bases that did not move come
+    from the disk cache). Without one, travel and access times are taken from ``world`` for bases and sites that
+    stand where one of its own stands; a variant that moves any point then needs the network."""
+    if network is not None:
+        return build_world(scenario, network, workers=workers)
+    sites, bases = build_sites(scenario), active_bases(scenario)
+    site_ix = _same_points(world.sites.site_id, world.sites.lon, world.sites.lat, sites.site_id, sites.lon, sites.lat)
+    base_ix = _same_points(*_base_points(world.bases), *_base_points(bases))
+    if site_ix is None or base_ix is None:
+        raise RescuesimError("this variant moves bases or incident sites: it needs the road network")
+    if world.site_snap_m is not None:
+        access_s = world.site_snap_m[site_ix] / (sites.access_kph / 3.6)
+    elif np.array_equal(world.sites.access_kph[site_ix], sites.access_kph):
+        access_s = world.access_s[site_ix]
+    else:
+        raise RescuesimError("this variant changes off-road speeds: it needs the road network")
+    rows, cols = np.ix_(base_ix, site_ix)
+    return world_from_matrix(
+        scenario,
+        world.travel_out_s[rows, cols],
+        world.travel_in_s[rows, cols],
+        access_s,
+        site_node=None if world.site_node is None else world.site_node[site_ix],
+        base_node=None if world.base_node is None else world.base_node[base_ix],
+        site_snap_m=None if world.site_snap_m is None else world.site_snap_m[site_ix],
+        notes=world.notes,
+    )
+
+
+def _base_points(bases) -> tuple[list, list, list]:
+    return [b.id for b in bases], [b.lon for b in bases], [b.lat for b in bases]
+
+
+def _same_points(old_id, old_lon, old_lat, new_id, new_lon, new_lat) -> np.ndarray | None:
+    """For each new point the index of the old point of the same id at exactly the same place (None if one has
+    none)."""
+    where = {key: i for i, key in enumerate(zip(list(old_id), list(old_lon), list(old_lat), strict=True))}
+    found = [where.get(key) for key in zip(list(new_id), list(new_lon), list(new_lat), strict=True)]
+    if any(i is None for i in found):
+        return None
+    return np.asarray(found, dtype=np.int64)
 
 
 def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, ...]):

@@ -59,9 +59,9 @@ class ReportContext:
 REPORT_TABLES = ("incidents", "units", "events", "breakdown")  # every run folder has them; the report reads them
 
 
-def load_context(run_dir: Path) -> ReportContext:
-    """Read a results folder and rebuild its world; a missing or damaged file is a :class:`RescuesimError` that
-    names it."""
+def load_context(run_dir: Path, *, network=None, world: World | None = None) -> ReportContext:
+    """Read a results folder; its world is rebuilt from the manifest unless the caller has it (``network`` and
+    ``world``, those the run was made with). A missing or damaged file is a :class:`RescuesimError` naming it."""
     run_dir = Path(run_dir)
     manifest, raw_scenario = _read_manifest(run_dir)
     missing = [f"{name}.parquet" for name in REPORT_TABLES if not (run_dir / f"{name}.parquet").is_file()]
@@ -88,8 +88,10 @@ def load_context(run_dir: Path) -> ReportContext:
         text=manifest["scenario_text"],
         overrides=manifest.get("overrides") or {},
     )
-    network = load_network(scenario)
-    world = build_world(scenario, network)
+    if world is not None:
+        scenario = world.scenario
+    network = network if network is not None else load_network(scenario)
+    world = world if world is not None else build_world(scenario, network)
     return ReportContext(
         run_dir=run_dir,
         manifest=manifest,

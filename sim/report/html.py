@@ -31,11 +31,20 @@ table.facts td{text-align:left}table.facts th{width:11em;text-align:left}
 """
 
 
-def build_report(run_dir: Path) -> Path:
-    """Write ``report.html``, ``map.html`` and ``results.gpkg`` into a results folder; return the report path."""
+REPORT_FILES = ("report.html", "map.html", "results.gpkg")
+
+
+def build_report(
+    run_dir: Path, *, out_dir: Path | None = None, shown_as: Path | None = None, network=None, world=None
+) -> Path:
+    """Write ``report.html``, ``map.html`` and ``results.gpkg`` of a results folder into ``out_dir`` (default: the
+    folder itself); return the report path. ``shown_as`` is the folder's name to print in the report (it may be
+    built in a temporary folder); ``network`` and ``world`` spare rebuilding the run's world."""
     from sim.report.gis import write_geopackage
 
-    ctx = load_context(Path(run_dir))
+    ctx = load_context(Path(run_dir), network=network, world=world)
+    out_dir = Path(out_dir) if out_dir is not None else ctx.run_dir
+    shown_as = shown_as if shown_as is not None else ctx.run_dir
     body = [
         _summary(ctx),
         _map(ctx),
@@ -50,20 +59,37 @@ def build_report(run_dir: Path) -> Path:
     page = (
         f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"<p class='note'>Run folder <code>{html.escape(str(ctx.run_dir))}</code>, made by "
+        f"<p class='note'>Run folder <code>{html.escape(str(shown_as))}</code>, made by "
         f"<code>{html.escape(ctx.manifest.get('command', ''))}</code> with rescuesim "
         f"{html.escape(str(ctx.manifest.get('rescuesim_version')))} at {html.escape(ctx.manifest['created_at'])}. "
         f"Interactive map: <a href='map.html'>map.html</a>; GIS layers: <code>results.gpkg</code>.</p>"
         + "".join(body)
         + "</body></html>"
     )
-    build_map(ctx, ctx.run_dir / "map.html")
-    write_geopackage(ctx, ctx.run_dir / "results.gpkg")
-    path = ctx.run_dir / "report.html"
-    tmp = path.with_name(".report.html.partial")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    build_map(ctx, out_dir / "map.html")
+    write_geopackage(ctx, out_dir / "results.gpkg")
+    path = out_dir / "report.html"
+    path.write_text(page, encoding="utf-8")
     return path
+
+
+def rebuild_report(run_dir: Path) -> Path:
+    """Build the report of a results folder anew beside it and replace the old report, map and GeoPackage only
+    once all three are complete (an error or Ctrl-C leaves the old ones as they were)."""
+    import shutil
+    import tempfile
+
+    from sim.results import replace_files
+
+    run_dir = Path(run_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".report-partial-", dir=run_dir))
+    try:
+        build_report(run_dir, out_dir=staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_files(staging, run_dir)
+    return run_dir / "report.html"
 
 
 def _section(key: str, title: str, content: str) -> str:
