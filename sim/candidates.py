@@ -2,9 +2,10 @@
 layout back into a scenario the simulator can run.
 
 Candidates are the scenario's existing bases (fixed open, fixed closed or free, by their ``siting`` field), bases
-marked ``candidate: true``, the ``siting.candidates`` list or file, and optionally road nodes on a grid. Demand
-points are the incident sites weighted by their incident rate. Costs are the time a unit from the site needs to
-reach the demand point: a turnout allowance plus road travel (from the site, as units drive) plus the last leg.
+marked ``candidate: true``, the ``siting.candidates`` list or file, and optionally road nodes on a grid; each must lie
+within ``network.max_snap_m`` of a road, like every base and incident site. Demand points are the incident sites
+weighted by their incident rate. Costs are the time a unit from the site needs to reach the demand point: a turnout
+allowance plus road travel (from the site, as units drive) plus the last leg.
 
 A layout is the set of open sites. Turned into a scenario (:func:`layout_scenario`), existing local bases that stay
 open keep their units; units of closed bases move to newly opened sites (paired by least total distance); a new site
@@ -19,6 +20,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from sim.distributions import Duration
+from sim.errors import FarFromRoadError
 from sim.geo import haversine_m
 from sim.scenario import Scenario, with_overrides
 from sim.world import World
@@ -44,26 +46,42 @@ class Candidates:
 
 
 def build_candidates(scenario: Scenario, network, world: World) -> Candidates:
-    """Existing local bases first (in scenario order), then candidate bases, listed sites and grid sites."""
+    """Existing local bases first (in scenario order), then candidate bases, listed sites and grid sites.
+
+    Every candidate must lie within ``network.max_snap_m`` of a road node, as bases and incident sites must: one
+    error lists every one farther away.
+    """
+    from sim.network import far_from_road
+
     home = scenario.dispatch.home_jurisdiction
-    rows: list[tuple] = []
+    rows: list[tuple] = []  # (field, id, name, lon, lat, existing, status)
     for b in scenario.bases:
         if b.jurisdiction != home:
             continue
         if b.units:
-            rows.append((b.id, b.name or b.id, b.lon, b.lat, True, b.siting))
+            rows.append(("bases", b.id, b.name or b.id, b.lon, b.lat, True, b.siting))
         elif b.candidate:
-            rows.append((b.id, b.name or b.id, b.lon, b.lat, False, b.siting))
-    rows += [(c.id, c.name or c.id, c.lon, c.lat, False, "free") for c in scenario.siting.candidates]
+            rows.append(("bases", b.id, b.name or b.id, b.lon, b.lat, False, b.siting))
+    rows += [
+        ("siting.candidates", c.id, c.name or c.id, c.lon, c.lat, False, "free") for c in scenario.siting.candidates
+    ]
     if scenario.siting.grid is not None:
-        rows += _grid_sites(scenario, network, world, [r[0] for r in rows])
-    ids, names, lon, lat, existing, status = zip(*rows, strict=True)
-    node, _ = network.snap(np.asarray(lon), np.asarray(lat))
+        taken = [r[1] for r in rows]
+        rows += [("siting.grid", *row) for row in _grid_sites(scenario, network, world, taken)]
+    fields, ids, names, lon, lat, existing, status = zip(*rows, strict=True)
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    node, dist_m = network.snap(lon, lat)
+    problems = []
+    for field in dict.fromkeys(fields):
+        k = [i for i, f in enumerate(fields) if f == field]
+        problems += far_from_road(field, [ids[i] for i in k], lon[k], lat[k], dist_m[k], scenario.network.max_snap_m)
+    if problems:
+        raise FarFromRoadError(problems)
     return Candidates(
         site_id=ids,
         name=names,
-        lon=np.asarray(lon, float),
-        lat=np.asarray(lat, float),
+        lon=lon,
+        lat=lat,
         existing=np.asarray(existing, bool),
         status=status,
         node=np.asarray(node, np.int64),

@@ -41,15 +41,19 @@ def _say(args, text: str) -> None:
 
 
 def cmd_validate(args) -> int:
+    from sim.candidates import build_candidates
     from sim.scenario import load_scenario
-    from sim.world import build_world
+    from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
     if args.network:
-        world = build_world(scenario)
+        network = load_network(scenario)
+        world = build_world(scenario, network)
+        candidates = build_candidates(scenario, network, world)  # the siting candidates `site` would use
         _say(
             args,
-            f"{args.scenario}: network ok, {len(world.sites)} sites and {len(world.bases)} bases snapped",
+            f"{args.scenario}: network ok, {len(world.sites)} sites, {len(world.bases)} bases and "
+            f"{len(candidates)} siting candidates snapped",
         )
     print(
         f"{args.scenario}: ok ({scenario.name}: {len(scenario.bases)} bases, {len(scenario.parks)} parks, "

@@ -24,3 +24,11 @@ class NetworkError(RescuesimError):
 
 class ClusterError(RescuesimError):
     """The Dask scheduler cannot be reached or has no workers, was lost mid-run, or a task kept killing workers."""
+
+
+class FarFromRoadError(NetworkError):
+    """Every point farther from the road network than its limit, each as ``field[name]: ...``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("points too far from the road network:\n  " + "\n  ".join(self.problems))

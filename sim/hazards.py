@@ -77,11 +77,6 @@ def installation_rate_per_yr(scenario: Scenario, park_index: int, inst_index: in
     return defaults.INSTALLATION_INCIDENTS_PER_YR[inst.kind] * grade * level
 
 
-def line_length_m(coordinates) -> float:
-    xy = np.asarray(coordinates, dtype=float)
-    return float(haversine_m(xy[:-1, 0], xy[:-1, 1], xy[1:, 0], xy[1:, 1]).sum())
-
-
 def pipeline_pieces(line: Pipeline) -> dict[str, np.ndarray]:
     """Cut a line into pieces of about ``segment_m``: midpoint lon/lat, km range, HCA flag, rate per year."""
     xy = np.asarray(line.coordinates, dtype=float)
@@ -183,19 +178,6 @@ def build_sites(scenario: Scenario) -> SiteTable:
     for key in ("km", "piece_m", "lon", "lat", "rate_per_s", "access_kph"):
         arrays[key] = arrays[key].astype(float)
     return SiteTable(**arrays)
-
-
-def hca_problems(scenario: Scenario) -> list[str]:
-    """HCA stretches that run past the end of their line."""
-    problems = []
-    for li, line in enumerate(scenario.pipelines):
-        length_km = line_length_m(line.coordinates) / 1000
-        for hi, stretch in enumerate(line.hca):
-            if stretch.to_km > length_km + 1e-6:
-                problems.append(
-                    f"pipelines[{li}].hca[{hi}].to_km: beyond the line's end ({length_km:.2f} km), got {stretch.to_km}"
-                )
-    return problems
 
 
 @dataclass(frozen=True, eq=False)

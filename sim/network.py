@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from sim._cores import default_workers
-from sim.errors import NetworkError
+from sim.errors import FarFromRoadError, NetworkError
 from sim.geo import EARTH_RADIUS_M, haversine_m
 
 DEFAULT_SPEEDS_KPH: dict[str, float] = {
@@ -294,13 +294,9 @@ class RoadNetwork:
         if bad:
             raise NetworkError("points cannot be snapped to the road network:\n  " + "\n  ".join(bad))
         node, dist = self.snap(lon, lat)
-        far = [
-            f"{field}[{names[i]}]: {dist[i]:.0f} m from the nearest road node (limit {max_snap_m:.0f} m) at "
-            f"lon={lon[i]:.5f}, lat={lat[i]:.5f}"
-            for i in np.flatnonzero(dist > max_snap_m)
-        ]
+        far = far_from_road(field, names, lon, lat, dist, max_snap_m)
         if far:
-            raise NetworkError("points too far from the road network:\n  " + "\n  ".join(far))
+            raise FarFromRoadError(far)
         return node, dist
 
     @staticmethod
@@ -326,6 +322,19 @@ class RoadNetwork:
             )
         )
         return graph
+
+
+def far_from_road(
+    field: str, names: Sequence[str], lon: ArrayLike, lat: ArrayLike, dist_m: ArrayLike, max_snap_m: float
+) -> list[str]:
+    """One line per point farther than ``max_snap_m`` from its road node, naming it, its distance, the limit and
+    its coordinates: ``bases[st1]: 812 m from the nearest road node (limit 500 m) at lon=121.40000, lat=30.72000``."""
+    lon, lat, dist_m = (np.atleast_1d(np.asarray(v, float)) for v in (lon, lat, dist_m))
+    return [
+        f"{field}[{names[i]}]: {dist_m[i]:.0f} m from the nearest road node (limit {max_snap_m:.0f} m) at "
+        f"lon={lon[i]:.5f}, lat={lat[i]:.5f}"
+        for i in np.flatnonzero(dist_m > max_snap_m)
+    ]
 
 
 def grid_network(

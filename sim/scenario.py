@@ -12,14 +12,24 @@ import difflib
 import functools
 import json
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import Field, PrivateAttr, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim import defaults
 from sim.distributions import Duration
 from sim.errors import ScenarioError
+from sim.geo import line_length_m
 from sim.schema_base import StrictModel
 
 UnitType = Literal["engine", "foam", "hazmat", "aerial", "decon", "command", "heavy_rescue", "water_tanker"]
@@ -32,12 +42,33 @@ MAX_LEVEL = 4
 Level = Literal[tuple(range(1, MAX_LEVEL + 1))]
 
 
+class _Problems(ValueError):
+    """What a model validator found wrong, each ``path: message`` with the path relative to the model, so that
+    every problem is reported under its own full path (``pipelines[0].hca[1].to_km: ...``)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def _check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    west, south, east, north = bbox
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValueError(f"need west < east and south < north in degrees (west, south, east, north), got {list(bbox)}")
+    return bbox
+
+
+BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
+
+
 class NetworkSpec(StrictModel):
     source: Literal["synthetic", "osm_xml", "graphml", "place", "bbox", "grid"] = "synthetic"
     path: Path | None = None
     query: str | None = None
-    bbox: tuple[float, float, float, float] | None = Field(default=None, description="west, south, east, north")
-    max_snap_m: float = Field(default=500.0, gt=0, description="reject sites and bases farther from any road")
+    bbox: BBox | None = Field(default=None, description="west, south, east, north")
+    max_snap_m: float = Field(
+        default=500.0, gt=0, description="reject sites, bases and siting candidates farther from any road"
+    )
     grid_nodes: int | None = Field(
         default=None, ge=4, description="source grid: a lattice of this many nodes over bbox (scale tests)"
     )
@@ -104,11 +135,6 @@ class Installation(StrictModel):
     lat: float = Field(ge=-90, le=90)
     incidents_per_yr: float | None = Field(default=None, ge=0, description="overrides the default rate")
 
-    @field_validator("hazards", mode="before")
-    @classmethod
-    def _split(cls, v: Any) -> Any:
-        return tuple(h.strip() for h in v.split(";") if h.strip()) if isinstance(v, str) else v
-
 
 class Park(StrictModel):
     id: str
@@ -161,6 +187,22 @@ class Pipeline(StrictModel):
             raise ValueError("give coordinates or geojson")
         if len(self.coordinates) < 2:
             raise ValueError(f"a line needs at least 2 points, got {len(self.coordinates)}")
+        problems = [
+            f"coordinates[{k}]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [{lon}, {lat}]"
+            for k, (lon, lat) in enumerate(self.coordinates)
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90)
+        ]
+        if not problems:
+            length_km = line_length_m(self.coordinates) / 1000
+            if length_km == 0:
+                problems.append("coordinates: the line has zero length (all points are the same)")
+            problems += [
+                f"hca[{k}].to_km: {stretch.to_km:g} km is beyond the pipeline's length {length_km:.2f} km"
+                for k, stretch in enumerate(self.hca)
+                if stretch.to_km > length_km + 1e-6
+            ]
+        if problems:
+            raise _Problems(problems)
         return self
 
 
@@ -257,9 +299,7 @@ class ReadinessSpec(StrictModel):
 
 class CandidateGrid(StrictModel):
     spacing_m: float = Field(gt=0)
-    bbox: tuple[float, float, float, float] | None = Field(
-        default=None, description="west, south, east, north; default: around the incident sites"
-    )
+    bbox: BBox | None = Field(default=None, description="west, south, east, north; default: around the incident sites")
 
 
 class CandidateSite(StrictModel):
@@ -325,7 +365,7 @@ class Scenario(StrictModel):
     def _cross_references(self) -> Scenario:
         problems = _cross_problems(self)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise _Problems(problems)
         return self
 
     # -- derived views -------------------------------------------------------------------------------------
@@ -371,14 +411,18 @@ class Scenario(StrictModel):
 
 
 def _cross_problems(s: Scenario) -> list[str]:
-    """Problems that involve several fields (unique ids, references between sections)."""
+    """Problems that involve several fields (unique ids and names, references between sections)."""
     problems = []
     for section in ("bases", "parks", "pipelines", "sites"):
-        ids = [item.id for item in getattr(s, section)]
-        problems += [f"{section}: duplicate id {i!r}" for i in sorted({i for i in ids if ids.count(i) > 1})]
-    inst_ids = [i.id for p in s.parks for i in p.installations]
+        problems += [f"{section}: duplicate id {i!r}" for i in _duplicates(item.id for item in getattr(s, section))]
     problems += [
-        f"parks: duplicate installation id {i!r}" for i in sorted({i for i in inst_ids if inst_ids.count(i) > 1})
+        f"parks: duplicate installation id {i!r}" for i in _duplicates(i.id for p in s.parks for i in p.installations)
+    ]
+    problems += [f"targets: duplicate name {n!r}" for n in _duplicates(t.name for t in s.targets)]
+    problems += [f"siting.candidates: duplicate id {i!r}" for i in _duplicates(c.id for c in s.siting.candidates)]
+    problems += [
+        f"siting.candidates: id {i!r} is also a base's id"
+        for i in sorted({c.id for c in s.siting.candidates} & {b.id for b in s.bases})
     ]
     types = set(defaults.DEFAULT_INCIDENT_TYPES) | set(s.incident_types)
     for kind, weights in s.incident_mix.items():
@@ -400,11 +444,23 @@ def _cross_problems(s: Scenario) -> list[str]:
         problems.append("bases: no base has any units")
     if not (s.parks or s.pipelines or s.sites):
         problems.append("no incident sources: give parks, pipelines or sites")
+    elif not (
+        s.sites
+        or any(i.incidents_per_yr != 0 for p in s.parks for i in p.installations)
+        or any(line.failures_per_1000km_yr > 0 for line in s.pipelines)
+    ):
+        problems.append("no incident source has a rate above 0: no incident would ever happen")
     if s.dispatch.home_jurisdiction not in {b.jurisdiction for b in s.bases if b.units}:
         problems.append(
             f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}"
         )
     return problems
+
+
+def _duplicates(values) -> list:
+    """The values that occur more than once, sorted."""
+    values = list(values)
+    return sorted({v for v in values if values.count(v) > 1})
 
 
 # --- loading --------------------------------------------------------------------------------------------------
@@ -525,42 +581,90 @@ def _step(node: Any, part: str | int, *, create: bool) -> Any:
 
 
 def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
-    """Load installations_file and pipeline geojson in place; return the problems found."""
+    """Load installations_file, siting.candidates_file and pipeline geojson in place and check that the road
+    network file exists; return the problems found."""
     problems = []
-    adapter = TypeAdapter(Installation)
     for pi, park in enumerate(raw.get("parks") or []):
-        if not isinstance(park, dict) or not park.get("installations_file"):
-            continue
-        field = f"parks[{pi}].installations_file"
-        try:
-            rows = _read_points(base_dir / str(park["installations_file"]))
-        except (OSError, ValueError, KeyError) as exc:
-            problems.append(f"{field}: {exc}")
-            continue
-        good = []
-        for ri, row in enumerate(rows):
-            try:
-                adapter.validate_python(row)
-                good.append(row)
-            except ValidationError as exc:
-                problems += [f"{field}[row {ri + 1}]{p}" for p in format_errors(exc, Installation, sep_first=".")]
-        park["installations"] = list(park.get("installations") or []) + good
+        if isinstance(park, dict) and park.get("installations_file"):
+            rows, found = _read_rows(base_dir / str(park["installations_file"]), Installation)
+            problems += [f"parks[{pi}].installations_file{p}" for p in found]
+            park["installations"] = list(park.get("installations") or []) + rows
     siting = raw.get("siting")
     if isinstance(siting, dict) and siting.get("candidates_file"):
-        try:
-            rows = _read_points(base_dir / str(siting["candidates_file"]))
-            siting["candidates"] = list(siting.get("candidates") or []) + [
-                {k: r[k] for k in ("id", "name", "lon", "lat") if k in r} for r in rows
-            ]
-        except (OSError, ValueError, KeyError) as exc:
-            problems.append(f"siting.candidates_file: {exc}")
+        rows, found = _read_rows(base_dir / str(siting["candidates_file"]), CandidateSite)
+        problems += [f"siting.candidates_file{p}" for p in found]
+        siting["candidates"] = list(siting.get("candidates") or []) + rows
     for li, line in enumerate(raw.get("pipelines") or []):
         if isinstance(line, dict) and line.get("geojson") and not line.get("coordinates"):
             try:
                 line["coordinates"] = _read_line(base_dir / str(line["geojson"]))
             except (OSError, ValueError, KeyError) as exc:
                 problems.append(f"pipelines[{li}].geojson: {exc}")
+    network = raw.get("network")
+    if isinstance(network, dict) and network.get("source") in ("osm_xml", "graphml") and network.get("path"):
+        path = base_dir / str(network["path"])
+        if not path.is_file():
+            problems.append(f"network.path: file not found: {path}")
     return problems
+
+
+def _read_rows(path: Path, model: type[StrictModel]) -> tuple[list[dict], list[str]]:
+    """The valid rows of a CSV or GeoJSON points file as ``model`` field values, and the problems of the others
+    (``: ...`` for the file, ``[row N].field: ...`` for a row), to be prefixed with the file's field path.
+
+    Text (every CSV cell, and GeoJSON properties given as strings) is converted by the field's type, so the two
+    formats give the same values; a list-valued field is written as its items separated by ``;``.
+    """
+    try:
+        rows = _read_points(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [], [f": {exc}"]
+    good, problems = [], []
+    fields = model.model_fields
+    for ri, row in enumerate(rows):
+        row = {
+            key: _from_text(value, fields[key].annotation) if isinstance(value, str) and key in fields else value
+            for key, value in row.items()
+        }
+        try:
+            _adapter(model).validate_python(row)
+            good.append(row)
+        except ValidationError as exc:
+            problems += [f"[row {ri + 1}]{p}" for p in format_errors(exc, model, sep_first=".")]
+    return good, problems
+
+
+def _from_text(text: str, annotation: Any) -> Any:
+    """What a text cell means for a field of type ``annotation``: a list field's ``;``-separated items each
+    converted, else the value the type accepts for the text itself (lax: ``"2.5"`` for a float, ``"007"`` for a
+    string) or, failing that, for the text read as JSON (``"2"`` for ``Literal[1, 2]``). Text that fits neither is
+    returned unchanged, for validation to report."""
+    item = _list_item(annotation)
+    if item is not None:
+        return [_from_text(part.strip(), item) for part in text.split(";") if part.strip()]
+    adapter = _adapter(annotation)
+    for parse in (adapter.validate_python, adapter.validate_json):
+        try:
+            return parse(text)
+        except ValidationError:
+            continue
+    return text
+
+
+def _list_item(annotation: Any) -> Any:
+    """The item type of a list or tuple field (also when optional), else None."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (tuple, list) and args:
+        return args[0]
+    if origin in (Union, UnionType):
+        items = [_list_item(a) for a in args if a is not type(None)]
+        return items[0] if len(items) == 1 else None
+    return None
+
+
+@functools.cache
+def _adapter(annotation: Any) -> TypeAdapter:
+    return TypeAdapter(annotation)
 
 
 def _read_points(path: Path) -> list[dict]:
@@ -572,8 +676,11 @@ def _read_points(path: Path) -> list[dict]:
     if path.suffix.lower() in (".geojson", ".json"):
         data = json.loads(path.read_text(encoding="utf-8"))
         rows = []
-        for feat in data["features"]:
-            lon, lat = feat["geometry"]["coordinates"][:2]
+        for fi, feat in enumerate(data["features"]):
+            geometry = feat.get("geometry") or {}
+            if geometry.get("type") != "Point":
+                raise ValueError(f"feature {fi + 1}: expected a Point geometry, got {geometry.get('type')!r}")
+            lon, lat = geometry["coordinates"][:2]
             rows.append(dict(feat.get("properties") or {}) | {"lon": lon, "lat": lat})
         return rows
     raise ValueError(f"expected .csv or .geojson, got {path.name}")
@@ -602,10 +709,13 @@ def format_errors(exc: ValidationError, model: type, sep_first: str = "") -> lis
         loc = _loc_text(err["loc"])
         if sep_first and loc and not loc.startswith("["):
             loc = sep_first + loc
-        if loc:
+        found = (err.get("ctx") or {}).get("error")
+        if isinstance(found, _Problems):  # a model validator's problems, each with its path below ``loc``
+            out += [f"{loc}{'' if p.startswith('[') else '.' if loc else sep_first}{p}" for p in found.problems]
+        elif loc:
             out.append(f"{loc}: {_message(err, model)}")
-        else:  # the cross-field check: its problems, each with its own path, joined by "; "
-            out += _message(err, model).split("; ")
+        else:
+            out.append(_message(err, model))
     return out
 
 
@@ -628,7 +738,7 @@ def _message(err: dict, model: type) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
     if kind == "extra_forbidden":
         name = str(err["loc"][-1])
-        hint = difflib.get_close_matches(name, _all_field_names(), n=1)
+        hint = difflib.get_close_matches(name, _all_field_names(model), n=1)
         return "unknown field" + (f" (did you mean {hint[0]!r}?)" if hint else "")
     if kind == "missing":
         return "required field is missing"
@@ -643,9 +753,11 @@ def _message(err: dict, model: type) -> str:
     return f"{msg[0].lower()}{msg[1:]}, got {value!r}"
 
 
-def _all_field_names() -> list[str]:
+@functools.cache
+def _all_field_names(model: type) -> list[str]:
+    """Every field name of ``model`` and the models inside it (for "did you mean" hints)."""
     names: set[str] = set()
-    stack = [Scenario]
+    stack = [model]
     seen = set()
     while stack:
         model = stack.pop()
@@ -660,8 +772,6 @@ def _all_field_names() -> list[str]:
 
 
 def _model_args(annotation: Any) -> list[type]:
-    from typing import get_args
-
     found = []
     todo = [annotation]
     while todo:

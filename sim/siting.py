@@ -288,15 +288,10 @@ def _cardinality(m: int, p: int, total_vars: int) -> LinearConstraint:
 def _lscp(cost_s, weights, target_s, fixed_open, fixed_closed, exclude):
     """Set covering: fewest sites covering every demand point with weight > 0 within ``target_s``."""
     n, m = cost_s.shape
+    _check_reach("lscp", cost_s, weights, None, fixed_open, fixed_closed, within_s=target_s)
     cover = (cost_s <= target_s).astype(float)
     cover[:, list(fixed_closed)] = 0
     need = weights > 0
-    uncoverable = np.flatnonzero(need & (cover.sum(axis=1) == 0))
-    if len(uncoverable):
-        raise RescuesimError(
-            f"siting: demand points {uncoverable.tolist()[:20]} cannot be reached within "
-            f"{target_s / 60:g} min from any candidate site"
-        )
     lower, upper = _site_bounds(m, fixed_open, fixed_closed)
     problem = _Problem(
         c=np.ones(m),
@@ -379,21 +374,17 @@ def _pmedian(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     n, m = cost_s.shape
     w = np.asarray(weights, float)
     need = w > 0
-    usable = np.setdiff1d(np.arange(m), list(fixed_closed))
-    far = np.flatnonzero(need & ~np.isfinite(cost_s[:, usable]).any(axis=1))
-    if len(far):
-        raise RescuesimError(
-            f"siting (pmedian): demand points {far.tolist()[:20]} cannot be reached from any site that may open"
-        )
+    _check_reach("pmedian", cost_s, w, p, fixed_open, fixed_closed)
     finite = cost_s[np.isfinite(cost_s)]
     finite_max = float(finite.max()) if finite.size else 1.0
     big = np.ceil(finite_max * w.sum() / w[need].min()) + 1 if need.any() else finite_max + 1
     cost = np.where(np.isfinite(cost_s), cost_s, big)
     layout, value = _pmedian_exact(cost, w, p, fixed_open, fixed_closed, exclude)
     unreached = np.flatnonzero(need & ~np.isfinite(cost_s[:, list(layout)].min(axis=1)))
-    if len(unreached):
+    if len(unreached):  # some layout reaches them all (_check_reach), but only layouts in ``exclude`` do
         raise RescuesimError(
-            f"siting (pmedian): no layout of p={p} sites reaches every demand point, e.g. {unreached.tolist()[:20]}"
+            f"siting (pmedian): no layout of p={p} sites not yet found reaches every demand point, e.g. "
+            f"{unreached.tolist()[:20]}"
         )
     return layout, value
 
@@ -744,16 +735,15 @@ def _pcenter(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     need = weights > 0
     if not need.any():
         raise RescuesimError("siting (pcenter): every demand weight is 0; nothing to cover")
+    _check_reach("pcenter", cost_s, weights, p, fixed_open, fixed_closed)
     usable = np.setdiff1d(np.arange(m), list(fixed_closed))
     cost = cost_s[need]
     reach = cost[:, usable].min(axis=1)
-    if not np.isfinite(reach).all():
-        far = np.flatnonzero(need)[~np.isfinite(reach)]
-        raise RescuesimError(f"siting (pcenter): demand points {far.tolist()[:20]} cannot be reached from any site")
     values = np.unique(cost[:, usable][np.isfinite(cost[:, usable])])
     lo, hi = int(np.searchsorted(values, reach.max())), len(values) - 1
     position = {int(j): k for k, j in enumerate(usable)}
-    start = interchange(cost[:, usable], np.ones(len(cost)), p, fixed=[position[j] for j in fixed_open])
+    finite = np.where(np.isfinite(cost[:, usable]), cost[:, usable], 2 * values[-1] + 1)  # unreachable: worst
+    start = interchange(finite, np.ones(len(cost)), p, fixed=[position[j] for j in fixed_open])
     heuristic = tuple(sorted(int(usable[k]) for k in start))
     best = None
     radius = float(cost[:, list(heuristic)].min(axis=1).max())
@@ -771,6 +761,31 @@ def _pcenter(cost_s, weights, p, fixed_open, fixed_closed, exclude):
     if best is None:
         raise RescuesimError("siting (pcenter): no feasible layout (check p and fixed sites)")
     return best, float(cost[:, list(best)].min(axis=1).max())
+
+
+def _check_reach(model, cost_s, weights, p, fixed_open, fixed_closed, within_s: float | None = None) -> None:
+    """Raise naming the demand points (weight > 0) that no allowed layout reaches (within ``within_s``, or at all):
+    those that no site that may open reaches, else (with ``p`` sites) those that the p-site layout reaching the
+    most demand points still leaves out."""
+    reach = np.isfinite(cost_s) if within_s is None else cost_s <= within_s
+    reach[:, list(fixed_closed)] = False
+    need = weights > 0
+    how = "" if within_s is None else f" within {within_s / 60:g} min"
+    far = np.flatnonzero(need & ~reach.any(axis=1))
+    if len(far):
+        raise RescuesimError(
+            f"siting ({model}): demand points {far.tolist()[:20]} cannot be reached{how} from any site that may open"
+        )
+    usable = np.setdiff1d(np.arange(cost_s.shape[1]), list(fixed_closed))
+    if p is None or reach[np.ix_(need, usable)].all():
+        return
+    layout, _ = _mclp(np.where(reach, 0.0, 1.0), need.astype(float), p, 0.5, False, fixed_open, fixed_closed, ())
+    left = np.flatnonzero(need & ~reach[:, list(layout)].any(axis=1))
+    if len(left):
+        raise RescuesimError(
+            f"siting ({model}): no layout of p={p} sites reaches every demand point{how}; the best leaves out "
+            f"demand points {left.tolist()[:20]}"
+        )
 
 
 def _cover_with_p(cost_s, radius, p, fixed_open, fixed_closed, exclude) -> tuple[int, ...] | None:

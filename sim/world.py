@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import NetworkError, RescuesimError, ScenarioError
+from sim.errors import FarFromRoadError, RescuesimError
 from sim.forces import UnitTable, active_bases, build_units
-from sim.hazards import SiteTable, build_sites, hca_problems
+from sim.hazards import SiteTable, build_sites
 from sim.scenario import Base, Scenario
 
 
@@ -73,7 +73,6 @@ def build_world(
     the shortest paths, see :meth:`TravelTimes.from_graph`)."""
     from sim.network import TravelTimes
 
-    _check_geometry(scenario)
     network = network if network is not None else load_network(scenario, cache_dir)
     sites = build_sites(scenario)
     bases = active_bases(scenario)
@@ -123,7 +122,6 @@ def variant_world(world: World, scenario: Scenario, network=None, *, workers: in
     stand where one of its own stands; a variant that moves any point then needs the network."""
     if network is not None:
         return build_world(scenario, network, workers=workers)
-    _check_geometry(scenario)
     sites, bases = build_sites(scenario), active_bases(scenario)
     site_ix = _same_points(world.sites.site_id, world.sites.lon, world.sites.lat, sites.site_id, sites.lon, sites.lat)
     base_ix = _same_points(*_base_points(world.bases), *_base_points(bases))
@@ -162,53 +160,35 @@ def _same_points(old_id, old_lon, old_lat, new_id, new_lon, new_lat) -> np.ndarr
     return np.asarray(found, dtype=np.int64)
 
 
-def _check_geometry(scenario: Scenario) -> None:
-    problems = hca_problems(scenario)
-    if problems:
-        raise ScenarioError(str(scenario.source_path or "<scenario>"), problems)
-
-
 def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, ...]):
     """Snap bases and sites; collect every point too far from a road into one error."""
+    from sim.network import far_from_road
+
     limit = scenario.network.max_snap_m
-    problems: list[str] = []
-    base_node, base_m = network.snap([b.lon for b in bases], [b.lat for b in bases])
-    problems += _far("bases", [b.id for b in bases], base_m, limit, [(b.lon, b.lat) for b in bases])
+    base_lon, base_lat = [b.lon for b in bases], [b.lat for b in bases]
+    base_node, base_m = network.snap(base_lon, base_lat)
+    problems = far_from_road("bases", [b.id for b in bases], base_lon, base_lat, base_m, limit)
     site_node, site_m = network.snap(sites.lon, sites.lat)
     fixed = sites.source != "pipeline"
-    problems += _far(
-        "sites",
-        list(sites.site_id[fixed]),
-        site_m[fixed],
-        limit,
-        list(zip(sites.lon[fixed], sites.lat[fixed], strict=True)),
-    )
+    problems += far_from_road("sites", sites.site_id[fixed], sites.lon[fixed], sites.lat[fixed], site_m[fixed], limit)
     for line in scenario.pipelines:
         rows = np.flatnonzero(sites.owner_id == line.id)
         rows = rows[sites.source[rows] == "pipeline"]
-        problems += _far(
+        problems += far_from_road(
             f"pipelines[{line.id}]",
-            list(sites.site_id[rows]),
+            sites.site_id[rows],
+            sites.lon[rows],
+            sites.lat[rows],
             site_m[rows],
             line.max_offroad_m,
-            list(zip(sites.lon[rows], sites.lat[rows], strict=True)),
         )
     if problems:
-        raise NetworkError("points too far from the road network:\n  " + "\n  ".join(problems))
+        raise FarFromRoadError(problems)
     return (
         np.asarray(base_node, dtype=np.int64),
         np.asarray(site_node, dtype=np.int64),
         np.asarray(site_m, float),
     )
-
-
-def _far(field_name: str, names: list, dist_m: np.ndarray, limit_m: float, coords: list) -> list[str]:
-    return [
-        f"{field_name}[{name}]: {d:.0f} m from the nearest road node (limit {limit_m:.0f} m) at "
-        f"lon={lon:.5f}, lat={lat:.5f}"
-        for name, d, (lon, lat) in zip(names, dist_m, coords, strict=True)
-        if d > limit_m
-    ]
 
 
 def _notes(network) -> tuple[str, ...]:

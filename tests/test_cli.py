@@ -63,3 +63,23 @@ def test_bad_option_value_exits_2(tmp_path):
     with pytest.raises(SystemExit) as info:
         main(["run", "x.yaml", "--replications", "0"])
     assert info.value.code == 2
+
+
+def test_validate_finds_an_hca_beyond_the_pipeline_without_the_network(tmp_path, capsys):
+    raw = {
+        "name": "x",
+        "horizon_days": 10,
+        "pipelines": [
+            {
+                "id": "g",
+                "product": "natural_gas",
+                "coordinates": [[121.0, 30.0], [121.1, 30.0]],
+                "hca": [{"from_km": 1, "to_km": 2}, {"from_km": 5, "to_km": 12.3}],
+            }
+        ],
+        "bases": [{"id": "a", "lon": 121, "lat": 30, "units": [{"type": "engine", "count": 1}]}],
+    }
+    assert main(["validate", str(_write(tmp_path, raw, "hca.yaml"))]) == 2
+    err = capsys.readouterr().err
+    assert "pipelines[0].hca[1].to_km: 12.3 km is beyond the pipeline's length 9.63 km" in err
+    assert "Traceback" not in err

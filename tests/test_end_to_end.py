@@ -197,3 +197,36 @@ def test_candidates_from_file_and_road_grid(tmp_path):
     at_grid = [ids.index(g) for g in grid]
     assert (network.lon[candidates.node[at_grid]] == candidates.lon[at_grid]).all()  # grid sites sit on road nodes
     assert candidates.existing.sum() == 4 and "regional" not in ids  # other jurisdictions are not sited
+
+
+def test_candidates_far_from_the_road_refused_by_validate_and_site(tmp_path, capsys):
+    raw = yaml.safe_load((PROJECT_DIR / "scenarios" / "demo_park.yaml").read_text(encoding="utf-8"))
+    raw["bases"].append({"id": "c-far", "lon": 122.1, "lat": 30.75, "candidate": True})  # about 77 km out
+    raw["siting"]["candidates"] = [
+        {"id": "x-near", "lon": 121.3, "lat": 30.75},
+        {"id": "x-far", "lon": 121.3, "lat": 31.5},
+    ]
+    path = tmp_path / "far.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert main(["validate", str(path), "--quiet"]) == 0  # without the network there is nothing to snap
+    capsys.readouterr()
+    site = ["site", str(path), "--model", "pmedian", "--p", "4", "--results", str(tmp_path / "results"), *QUICK]
+    for argv in (["validate", str(path), "--network"], site):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "x-near" not in err
+        assert (
+            "bases[c-far]: " in err
+            and "m from the nearest road node (limit 300 m) at lon=122.10000, lat=30.75000" in err
+        )
+        assert "siting.candidates[x-far]: " in err and "at lon=121.30000, lat=31.50000" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_run_without_any_incident_writes_its_folder(tmp_path):
+    raw = yaml.safe_load((PROJECT_DIR / "scenarios" / "demo_park.yaml").read_text(encoding="utf-8"))
+    raw["horizon_days"] = 1e-6  # a valid scenario in which nothing happens
+    path = tmp_path / "quiet.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    folder = _run(path, tmp_path / "results", "--replications", "2", "--workers", "1")
+    assert len(pd.read_parquet(folder / "incidents.parquet")) == 0 and (folder / "response_times.png").is_file()

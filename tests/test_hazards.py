@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.hazards import build_sites, generate_incidents, installation_rate_per_yr, line_length_m
+from sim.geo import line_length_m
+from sim.hazards import build_sites, generate_incidents, installation_rate_per_yr
 from sim.scenario import scenario_from_dict
 
 BASE = {"id": "b", "lon": 121.0, "lat": 30.0, "units": [{"type": "engine", "count": 1}]}

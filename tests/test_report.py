@@ -100,6 +100,30 @@ def test_report_rebuilds_from_the_folder(run_dir, capsys):
     assert main(["report", str(run_dir.parent)]) == 2
 
 
+@pytest.mark.parametrize(
+    ("damage", "quoted"),
+    [
+        (lambda d: (d / "units.parquet").unlink(), "incomplete results folder: units.parquet missing"),
+        (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json: damaged manifest, cannot read it"),
+        (
+            lambda d: (d / "manifest.json").write_text("{}"),
+            "manifest.json: damaged manifest, no scenario_text or created_at",
+        ),
+        (lambda d: (d / "events.parquet").write_bytes(b"not parquet"), "cannot read events.parquet"),
+    ],
+    ids=["missing table", "manifest not json", "manifest fields missing", "table not parquet"],
+)
+def test_report_on_a_damaged_folder_names_the_file(run_dir, tmp_path, capsys, damage, quoted):
+    folder = tmp_path / "run"
+    shutil.copytree(run_dir, folder)
+    (folder / "report.html").unlink()
+    damage(folder)
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert quoted in err and "Traceback" not in err
+    assert not (folder / "report.html").exists()
+
+
 def test_study_sections_and_chosen_layout(run_dir, tmp_path):
     """A siting study's table and layouts reach the report, the map and the GeoPackage; a drill study's figure and
     table reach the report."""

@@ -159,3 +159,132 @@ def test_cross_field_problems_one_per_line_with_their_paths():
     with pytest.raises(ScenarioError) as err:
         scenario_from_dict(raw)
     assert err.value.problems == ["bases: duplicate id 'a'", "traffic[1]: overlaps traffic[0] (7-9 h)"]
+
+
+def _pipeline(**extra) -> dict:
+    """A 9.6 km gas line along 30 N (0.1 degree of longitude)."""
+    return {"id": "g", "product": "natural_gas", "coordinates": [[121.0, 30.0], [121.1, 30.0]]} | extra
+
+
+def test_hca_beyond_the_line_and_bad_line_points_found_at_load_time():
+    hca = [{"from_km": 1, "to_km": 2}, {"from_km": 5, "to_km": 12.3}]
+    bad_point = _pipeline(id="h", coordinates=[[121.0, 30.0], [500.0, 30.0]])
+    raw = dict(
+        GOOD, horizon_days=0, pipelines=[_pipeline(hca=hca), bad_point, _pipeline(id="z", coordinates=[[121, 30]] * 2)]
+    )
+    assert _problems(raw) == [
+        "horizon_days: must be > 0.0, got 0",  # reported together with the geometry
+        "pipelines[0].hca[1].to_km: 12.3 km is beyond the pipeline's length 9.63 km",
+        "pipelines[1].coordinates[1]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [500.0, 30.0]",
+        "pipelines[2].coordinates: the line has zero length (all points are the same)",
+    ]
+
+
+def test_bboxes_duplicate_targets_and_candidate_ids_are_errors():
+    raw = dict(
+        GOOD,
+        network={"source": "grid", "bbox": [121.4, 30.7, 121.2, 30.8], "grid_nodes": 100},
+        targets=[{"name": "5 min", "first_arrival_min": 5}, {"name": "5 min", "first_arrival_min": 6}],
+        siting={
+            "grid": {"spacing_m": 1000, "bbox": [121.0, 31.0, 121.1, 30.9]},
+            "candidates": [{"id": "x", "lon": 121, "lat": 30}, {"id": "x", "lon": 121, "lat": 30}],
+        },
+    )
+    problems = _problems(raw)
+    assert any(p.startswith("network.bbox: need west < east") and "[121.4, 30.7, 121.2, 30.8]" in p for p in problems)
+    assert any(p.startswith("siting.grid.bbox: need west < east") for p in problems)
+    raw["network"], raw["siting"]["grid"] = {"source": "synthetic"}, None
+    raw["siting"]["candidates"].append({"id": "a", "lon": 121, "lat": 30})
+    assert _problems(raw) == [
+        "targets: duplicate name '5 min'",
+        "siting.candidates: duplicate id 'x'",
+        "siting.candidates: id 'a' is also a base's id",
+    ]
+
+
+def test_missing_network_file_found_at_load_time(tmp_path: Path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(dict(GOOD, network={"source": "osm_xml", "path": "roads.osm"})))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.problems == [f"network.path: file not found: {tmp_path / 'roads.osm'}"]
+
+
+def _points_geojson(rows: list[dict]) -> str:
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+            "properties": {k: v for k, v in r.items() if k not in ("lon", "lat")},
+        }
+        for r in rows
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)
+
+
+def test_the_same_points_as_csv_and_as_geojson_give_the_same_scenario(tmp_path: Path):
+    (tmp_path / "inst.csv").write_text(
+        "id,name,kind,hazards,hazard_source_level,lon,lat,incidents_per_yr\n"
+        "007,罐区,tank_farm,flammable;toxic,2,121.01,30.02,0.5\n"
+        "w1,,warehouse,,,121.03,30.01,\n",
+        encoding="utf-8",
+    )
+    installations = [
+        {"id": "007", "name": "罐区", "kind": "tank_farm", "hazards": ["flammable", "toxic"], "hazard_source_level": 2,
+         "lon": 121.01, "lat": 30.02, "incidents_per_yr": 0.5},
+        {"id": "w1", "kind": "warehouse", "lon": 121.03, "lat": 30.01},
+    ]  # fmt: skip
+    (tmp_path / "inst.geojson").write_text(_points_geojson(installations), encoding="utf-8")
+    (tmp_path / "sites.csv").write_text("id,name,lon,lat\n010,北站,121.30,30.76\n", encoding="utf-8")
+    (tmp_path / "sites.geojson").write_text(
+        _points_geojson([{"id": "010", "name": "北站", "lon": 121.30, "lat": 30.76}]), encoding="utf-8"
+    )
+    loaded = []
+    for ext in ("csv", "geojson"):
+        raw = dict(
+            GOOD,
+            parks=[{"id": "p", "risk_grade": "A", "installations_file": f"inst.{ext}"}],
+            siting={"candidates_file": f"sites.{ext}"},
+        )
+        path = tmp_path / f"{ext}.yaml"
+        path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        loaded.append(load_scenario(path))
+    from_csv, from_geojson = loaded
+    assert from_csv.parks[0].installations == from_geojson.parks[0].installations
+    assert from_csv.siting.candidates == from_geojson.siting.candidates
+    first = from_csv.parks[0].installations[0]
+    assert (first.id, first.hazard_source_level, first.hazards) == ("007", 2, ("flammable", "toxic"))
+    assert from_csv.siting.candidates[0].id == "010"
+
+
+def test_bad_rows_of_point_files_are_named_by_row_and_field(tmp_path: Path):
+    (tmp_path / "inst.csv").write_text(
+        "id,kind,hazard_source_level,hazards,lon,lat\n"
+        "t1,tank_farm,5,flammable;toxc,121.0,30.0\n"
+        "t2,tank_farm,1,,east,30.0\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "sites.csv").write_text("id,lon,lat,notes\nx,121.0,95,new\n", encoding="utf-8")
+    raw = dict(
+        GOOD,
+        parks=[{"id": "p", "risk_grade": "A", "installations_file": "inst.csv"}],
+        siting={"candidates_file": "sites.csv"},
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    problems = info.value.problems
+    assert "parks[0].installations_file[row 1].hazard_source_level: must be one of 1, 2, 3 or 4, got '5'" in problems
+    assert any(p.startswith("parks[0].installations_file[row 1].hazards[1]") and "'toxc'" in p for p in problems)
+    assert any(p.startswith("parks[0].installations_file[row 2].lon") and "'east'" in p for p in problems)
+    assert "siting.candidates_file[row 1].lat: must be <= 90.0, got 95.0" in problems
+    assert "siting.candidates_file[row 1].notes: unknown field" in problems
+    assert len(problems) == 5
+
+
+def test_sources_that_can_never_have_an_incident_are_an_error():
+    raw = dict(GOOD, sites=[], pipelines=[_pipeline(failures_per_1000km_yr=0)])
+    assert _problems(raw) == ["no incident source has a rate above 0: no incident would ever happen"]
+    raw["parks"] = [{"id": "p", "risk_grade": "C", "installations": [{"id": "t", "lon": 121.0, "lat": 30.0}]}]
+    assert scenario_from_dict(raw).parks[0].installations[0].incidents_per_yr is None  # the default rate, > 0

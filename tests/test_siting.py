@@ -244,3 +244,15 @@ def test_orlib_reader_keeps_the_last_cost_of_a_repeated_edge(tmp_path):
     (tmp_path / "x.txt").write_text("3 3 1\n1 2 5\n2 3 1\n1 2 9\n")
     cost, p = read_orlib_pmed(tmp_path / "x.txt")
     assert p == 1 and cost[0, 1] == 9 and cost[0, 2] == 10 and cost[2, 0] == 10
+
+
+def test_demand_no_layout_of_p_sites_reaches_is_named():
+    inf = np.inf
+    cost = np.array([[1.0, inf, 5.0], [inf, 1.0, inf], [2.0, inf, 1.0]])  # each point reachable, not all by one site
+    quoted = r"no layout of p=1 sites reaches every demand point; the best leaves out demand points \[1\]"
+    for call in (lambda: solve_pcenter(cost, 1), lambda: solve_pmedian(cost, np.ones(3), 1)):
+        with pytest.raises(RescuesimError, match=quoted):
+            call()
+    with pytest.raises(RescuesimError, match=r"p=2 sites .* demand points \[1\]"):
+        solve_pcenter(cost, 2, fixed_open=[0, 2])
+    assert solve_pcenter(cost, 2).open_sites == (0, 1)

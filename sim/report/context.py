@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sim.errors import RescuesimError
 from sim.results import read_run
 from sim.scenario import Scenario, scenario_from_dict
 from sim.world import World, build_world, load_network
@@ -55,17 +56,33 @@ class ReportContext:
         return {f["properties"]["base_id"] for f in self.layouts["features"] if f["properties"]["rank"] == 1}
 
 
+REPORT_TABLES = ("incidents", "units", "events", "breakdown")  # every run folder has them; the report reads them
+
+
 def load_context(run_dir: Path, *, network=None, world: World | None = None) -> ReportContext:
     """Read a results folder; its world is rebuilt from the manifest unless the caller has it (``network`` and
-    ``world``, those the run was made with)."""
+    ``world``, those the run was made with). A missing or damaged file is a :class:`RescuesimError` naming it."""
     run_dir = Path(run_dir)
-    run = read_run(run_dir)
-    manifest = run.pop("manifest")
+    manifest, raw_scenario = _read_manifest(run_dir)
+    missing = [f"{name}.parquet" for name in REPORT_TABLES if not (run_dir / f"{name}.parquet").is_file()]
+    if missing:
+        raise RescuesimError(f"{run_dir}: incomplete results folder: {', '.join(missing)} missing")
+    try:
+        run = read_run(run_dir)
+        layouts_path = run_dir / "layouts.geojson"
+        layouts = json.loads(layouts_path.read_text(encoding="utf-8")) if layouts_path.is_file() else None
+        for extra in ("drills", "siting"):
+            path = run_dir / f"{extra}.csv"
+            if path.is_file():
+                run[extra] = pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pyarrow's and pandas' read errors are of these kinds
+        raise RescuesimError(f"{run_dir}: cannot read {_unreadable(run_dir)}: {exc}") from None
+    run.pop("manifest", None)
     summary = run.pop("summary", {})
     source = manifest.get("scenario_file") or "<scenario>"
     base_dir = Path(source).parent if manifest.get("scenario_file") else None
     scenario = scenario_from_dict(
-        yaml.safe_load(manifest["scenario_text"]),
+        raw_scenario,
         source=source,
         base_dir=base_dir,
         text=manifest["scenario_text"],
@@ -75,12 +92,6 @@ def load_context(run_dir: Path, *, network=None, world: World | None = None) -> 
         scenario = world.scenario
     network = network if network is not None else load_network(scenario)
     world = world if world is not None else build_world(scenario, network)
-    layouts_path = run_dir / "layouts.geojson"
-    layouts = json.loads(layouts_path.read_text(encoding="utf-8")) if layouts_path.is_file() else None
-    for extra in ("drills", "siting"):
-        path = run_dir / f"{extra}.csv"
-        if path.is_file():
-            run[extra] = pd.read_csv(path)
     return ReportContext(
         run_dir=run_dir,
         manifest=manifest,
@@ -91,3 +102,45 @@ def load_context(run_dir: Path, *, network=None, world: World | None = None) -> 
         world=world,
         layouts=layouts,
     )
+
+
+def _read_manifest(run_dir: Path) -> tuple[dict, dict]:
+    """The manifest and the scenario it records, or an error saying what is wrong with it."""
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        raise RescuesimError(f"{run_dir}: not a results folder (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RescuesimError(f"{path}: damaged manifest, cannot read it: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise RescuesimError(f"{path}: damaged manifest, expected a JSON object, got {type(manifest).__name__}")
+    missing = [key for key in ("scenario_text", "created_at") if not isinstance(manifest.get(key), str)]
+    if missing:
+        raise RescuesimError(f"{path}: damaged manifest, no {' or '.join(missing)}")
+    try:
+        raw = yaml.safe_load(manifest["scenario_text"])
+    except yaml.YAMLError as exc:
+        raise RescuesimError(f"{path}: damaged manifest, its scenario_text is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RescuesimError(f"{path}: damaged manifest, its scenario_text is not a scenario mapping")
+    return manifest, raw
+
+
+def _unreadable(run_dir: Path) -> str:
+    """The first file the report reads that cannot be read (after reading the folder failed)."""
+    import pyarrow.parquet as pq
+
+    def read_json(path: Path) -> None:
+        json.loads(path.read_text(encoding="utf-8"))
+
+    files = [(p, pq.read_table) for p in sorted(run_dir.glob("*.parquet"))]
+    files += [(run_dir / "summary.json", read_json), (run_dir / "layouts.geojson", read_json)]
+    files += [(run_dir / f"{name}.csv", pd.read_csv) for name in ("drills", "siting")]
+    for path, read in files:
+        try:
+            if path.is_file():
+                read(path)
+        except (OSError, ValueError):
+            return path.name
+    return "its files"

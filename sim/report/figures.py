@@ -29,7 +29,11 @@ def _finish(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi: int,
 
 
 def ecdf_band(values_by_rep: list[np.ndarray], grid: np.ndarray, level: float = 0.95):
-    """Mean empirical CDF over replications on ``grid`` with a Student-t band (NaN values count as never)."""
+    """Mean empirical CDF over replications on ``grid`` with a Student-t band (NaN values count as never); all NaN
+    without replications (no replication had an incident)."""
+    if not values_by_rep:
+        nothing = np.full(len(grid), np.nan)
+        return nothing, nothing, nothing
     curves = np.array(
         [
             np.searchsorted(np.sort(np.nan_to_num(v, nan=np.inf)), grid, side="right") / max(len(v), 1)
