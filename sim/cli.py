@@ -133,6 +133,7 @@ def cmd_drills(args) -> int:
         replications=args.replications,
         seed=args.seed,
         workers=args.workers,
+        dask=args.dask,
         progress=None if args.quiet else lambda n: _say(args, f"  interval {n}"),
     )
     table = drill_table(intervals, results, objective, larger)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -23,13 +24,33 @@ TURNOUT_DRAWS_PER_INCIDENT = 16
 SECONDS_PER_YEAR = 365.25 * 86400.0
 
 
+class SourceKind(StrEnum):
+    """Where an incident arises (a site's ``source``; a new kind of source adds a member and its label)."""
+
+    PARK = "park"  # an installation of a chemical park
+    PIPELINE = "pipeline"  # a piece of a pipeline
+    SITE = "site"  # a generic site given by the scenario
+
+
+def source_group(source: np.ndarray, in_hca: np.ndarray) -> np.ndarray:
+    """The label of each incident's source group for tables and figures: park, pipeline (HCA), pipeline (outside
+    HCA) or site (the one place these labels are spelled)."""
+    source = np.asarray(source).astype(str)
+    pipe = source == SourceKind.PIPELINE
+    hca = pipe & np.asarray(in_hca, dtype=bool)
+    out = source.astype(object)
+    out[hca] = "pipeline (HCA)"
+    out[pipe & ~hca] = "pipeline (outside HCA)"
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class SiteTable:
     """Every place an incident can arise, as parallel arrays (one row per site)."""
 
     site_id: np.ndarray  # str
     name: np.ndarray  # str
-    source: np.ndarray  # "park" | "pipeline" | "site"
+    source: np.ndarray  # SourceKind values
     source_kind: np.ndarray  # installation kind, "pipeline" or "site" (keys of the incident mix)
     owner_id: np.ndarray  # park id, pipeline id or site id
     km: np.ndarray  # position along a pipeline (NaN elsewhere)
@@ -136,7 +157,7 @@ def build_sites(scenario: Scenario) -> SiteTable:
             add_point(
                 inst.id,
                 inst.name or inst.id,
-                "park",
+                SourceKind.PARK,
                 inst.kind,
                 park.id,
                 inst.lon,
@@ -150,7 +171,7 @@ def build_sites(scenario: Scenario) -> SiteTable:
             add(
                 site_id=f"{line.id}@{pieces['from_m'][k] / 1000:.2f}km",
                 name=line.name or line.id,
-                source="pipeline",
+                source=SourceKind.PIPELINE,
                 source_kind="pipeline",
                 owner_id=line.id,
                 km=pieces["from_m"][k] / 1000,
@@ -165,7 +186,7 @@ def build_sites(scenario: Scenario) -> SiteTable:
         add_point(
             site.id,
             site.name or site.id,
-            "site",
+            SourceKind.SITE,
             "site",
             site.id,
             site.lon,

@@ -24,7 +24,7 @@ from scipy import stats
 from sim._arrays import run_ends, run_starts
 from sim.eventlog import NO_ID, EventKind
 from sim.forces import UnitStatus
-from sim.hazards import IncidentStream
+from sim.hazards import IncidentStream, source_group
 from sim.model import SimOutput
 from sim.readiness import SECONDS_PER_DAY, drill_plans, proficiency_curves
 from sim.scenario import Target
@@ -453,10 +453,7 @@ def breakdown(incidents: pd.DataFrame, by: str, targets: tuple[Target, ...], rep
 def with_source_group(incidents: pd.DataFrame) -> pd.DataFrame:
     """Adds ``source_group``: park, pipeline (HCA), pipeline (outside HCA) or site."""
     df = incidents.copy()
-    group = df["source"].astype(str)
-    pipe = df["source"] == "pipeline"
-    group[pipe] = np.where(df.loc[pipe, "in_hca"], "pipeline (HCA)", "pipeline (outside HCA)")
-    df["source_group"] = group
+    df["source_group"] = source_group(df["source"].to_numpy(), df["in_hca"].to_numpy())
     return df
 
 

@@ -47,6 +47,7 @@ def run_variants(
     replications: int | None = None,
     seed: int | None = None,
     workers: int | None = None,
+    dask: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, RunResult]:
     """Run every variant on the same replications and seed (common random numbers)."""
@@ -60,6 +61,7 @@ def run_variants(
             replications=replications,
             seed=seed,
             workers=workers,
+            dask=dask,
         )
     return results
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from sim.errors import FarFromRoadError, RescuesimError
 from sim.forces import UnitTable, active_bases, build_units
-from sim.hazards import SiteTable, build_sites
+from sim.hazards import SiteTable, SourceKind, build_sites
 from sim.scenario import Base, Scenario
 
 
@@ -169,11 +169,11 @@ def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, 
     base_node, base_m = network.snap(base_lon, base_lat)
     problems = far_from_road("bases", [b.id for b in bases], base_lon, base_lat, base_m, limit)
     site_node, site_m = network.snap(sites.lon, sites.lat)
-    fixed = sites.source != "pipeline"
+    fixed = sites.source != SourceKind.PIPELINE
     problems += far_from_road("sites", sites.site_id[fixed], sites.lon[fixed], sites.lat[fixed], site_m[fixed], limit)
     for line in scenario.pipelines:
         rows = np.flatnonzero(sites.owner_id == line.id)
-        rows = rows[sites.source[rows] == "pipeline"]
+        rows = rows[sites.source[rows] == SourceKind.PIPELINE]
         problems += far_from_road(
             f"pipelines[{line.id}]",
             sites.site_id[rows],

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.eventlog import STATUS_AFTER
+from sim.eventlog import EventKind, status_after
 from sim.forces import UnitStatus
+from sim.hazards import source_group
 from sim.report.fonts import use_cjk_font
 
 
@@ -102,12 +103,7 @@ def plot_response_parts(
     """Mean response-time parts of the first-arriving unit (min), by its base and by source; on-scene beside."""
     use_cjk_font()
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), gridspec_kw={"width_ratios": [3, 3, 2]})
-    source = (
-        incidents["source"]
-        .astype(str)
-        .where(incidents["source"] != "pipeline", np.where(incidents["in_hca"], "pipeline HCA", "pipeline"))
-    )
-    frame = incidents.assign(source_group=source)
+    frame = incidents.assign(source_group=source_group(incidents["source"].to_numpy(), incidents["in_hca"].to_numpy()))
     for ax, by, title in ((axes[0], "first_base", "by first-arriving base"), (axes[1], "source_group", "by source")):
         means = frame.groupby(by)[[c for c, _ in PARTS]].mean().fillna(0) / 60
         left = np.zeros(len(means))
@@ -139,7 +135,6 @@ def _status_label(status: UnitStatus) -> str:
     return status.name.lower().replace("_", " ")
 
 
-STATUS_OF_EVENT = {kind.name: _status_label(status) for kind, status in STATUS_AFTER.items()}
 BUSY_STATUSES = tuple(_status_label(s) for s in UnitStatus if s != UnitStatus.AVAILABLE)
 
 
@@ -149,20 +144,14 @@ def status_levels(events: pd.DataFrame, horizon_s: float, bin_s: float) -> tuple
     Each unit event sets the unit's status until its next event (or the horizon); bins are ``bin_s`` long."""
     edges_s = np.arange(0.0, horizon_s + bin_s, bin_s)
     levels = {s: np.zeros(len(edges_s) - 1) for s in BUSY_STATUSES}
-    ev = events[events["unit"].notna() & events["event"].isin([*STATUS_OF_EVENT, "DRILL_START"])]
+    kind = events["event"].map({k.name: int(k) for k in EventKind}).to_numpy(np.int64)
+    after = status_after(kind, events["value"].to_numpy(float))  # the log's one rule, as for the status times
+    ev = events.assign(status=after)[(after >= 0) & events["unit"].notna().to_numpy()]
     if ev.empty:
         return edges_s, levels
     ev = ev.sort_values(["replication", "unit", "time_s"], kind="stable")
-    status = (
-        ev["event"]
-        .map(STATUS_OF_EVENT)
-        .where(
-            ev["event"] != "DRILL_START",
-            np.where(
-                ev["value"] > 0, _status_label(UnitStatus.DRILL_OFF_SITE), _status_label(UnitStatus.DRILL_AT_BASE)
-            ),
-        )
-    )
+    labels = np.asarray([_status_label(s) for s in UnitStatus], dtype=object)
+    status = pd.Series(labels[ev["status"].to_numpy()], index=ev.index)
     end_s = ev.groupby(["replication", "unit"])["time_s"].shift(-1).fillna(horizon_s).to_numpy(float)
     start_s = ev["time_s"].to_numpy(float)
     reps = ev["replication"].to_numpy()
