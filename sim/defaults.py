@@ -86,6 +86,10 @@ DEFAULT_INCIDENT_MIX: dict[str, dict[str, float]] = {
     "pipeline": {"leak_spill": 0.6, "pipeline_rupture": 0.3, "fire": 0.1},
 }
 
+# The plan of an incident type with no plan of its own (scenario field default_response_plan). ASSUMPTION: the
+# smallest first-alarm assignment, one engine; replace with the local dispatch plan.
+DEFAULT_FALLBACK_PLAN: dict[str, int] = {"engine": 1}
+
 # Units sent per incident type and level. ASSUMPTION modelled on graded response in Chinese fire-rescue
 # practice (more stations and vehicles at each response level); override per scenario.
 DEFAULT_RESPONSE_PLANS: dict[str, dict[int, dict[str, int]]] = {

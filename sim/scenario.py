@@ -341,7 +341,15 @@ class Scenario(StrictModel):
     sites: tuple[Site, ...] = ()
     incident_types: dict[str, IncidentType] = Field(default_factory=dict, description="merged over the defaults")
     incident_mix: dict[SourceKind, dict[str, float]] = Field(default_factory=dict, description="merged by source")
-    response_plans: dict[str, dict[Level, dict[UnitType, int]]] = Field(default_factory=dict)
+    response_plans: dict[str, dict[Level, dict[UnitType, int]]] = Field(
+        default_factory=dict,
+        description="unit type -> count per incident type and level (merged over the defaults by type); a level "
+        "without its own plan takes the nearest lower level's (the lowest if none is lower)",
+    )
+    default_response_plan: dict[UnitType, int] = Field(
+        default_factory=lambda: dict(defaults.DEFAULT_FALLBACK_PLAN),
+        description="the plan of an incident type that has none, here or in the defaults (planning assumption)",
+    )
     bases: tuple[Base, ...]
     drills: DrillSpec | None = None
     readiness: ReadinessSpec = ReadinessSpec()
@@ -397,9 +405,10 @@ class Scenario(StrictModel):
         return dict(self.incident_mix.get(source_kind) or defaults.DEFAULT_INCIDENT_MIX[source_kind])
 
     def plan(self, incident_type: str, level: int) -> dict[str, int]:
+        """The units an incident of this type and level asks for (see ``response_plans``)."""
         plans = self.response_plans.get(incident_type) or defaults.DEFAULT_RESPONSE_PLANS.get(incident_type, {})
         if not plans:
-            return {"engine": 1}
+            return dict(self.default_response_plan)
         return dict(
             plans.get(level) or plans[max(lv for lv in plans if lv <= level) if min(plans) <= level else min(plans)]
         )
@@ -429,6 +438,11 @@ def _cross_problems(s: Scenario) -> list[str]:
         problems += [f"incident_mix.{kind}.{t}: unknown incident type {t!r}" for t in weights if t not in types]
         if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
             problems.append(f"incident_mix.{kind}: weights must be >= 0 with a positive sum, got {weights}")
+    problems += [
+        f"default_response_plan.{u}: count must be > 0, got {c}" for u, c in s.default_response_plan.items() if c <= 0
+    ]
+    if not s.default_response_plan:
+        problems.append("default_response_plan: must ask for at least one unit")
     for t, plans in s.response_plans.items():
         if t not in types:
             problems.append(f"response_plans.{t}: unknown incident type {t!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from sim.eventlog import EventKind
 from sim.model import simulate
@@ -177,3 +178,50 @@ def test_rush_hour_favours_the_unit_with_the_shorter_drive():
     mean_s = [d.mean_s() for d in world.units.turnout]
     assert policy.choose(0, "engine", 1, [True, True], lambda u: mean_s[u]) == [(1, False, 210.0)]
     assert policy.choose(0, "engine", 1, [True, True], lambda u: mean_s[u], 2.0) == [(0, False, 320.0)]
+
+
+def _served_after_the_first(queue: str) -> list[int]:
+    """One engine; calls at 0 s (level 1), 60 s (level 1) and 120 s (level 3): the order the waiting two get it."""
+    scenario = tiny_scenario([base("a", engine=1)], dispatch={"queue": queue})
+    out = simulate(world_from_matrix(scenario, [[60.0]]), stream([0.0, 60.0, 120.0], level=[1, 1, 3]))
+    return [i for _, kind, i, _ in trace(out, {"DISPATCH"})][1:]
+
+
+def test_waiting_line_first_come_first_served():
+    assert _served_after_the_first("fifo") == [1, 2]
+
+
+def test_waiting_line_by_level_then_age():
+    assert _served_after_the_first("level_then_age") == [2, 1]
+
+
+def test_a_new_policy_is_a_class_and_a_registration(monkeypatch):
+    """A policy registered by name is accepted by the scenario and used by the model (here: the farthest unit)."""
+    import sim.dispatch as dispatch
+    from sim.errors import ScenarioError
+
+    monkeypatch.setattr(dispatch, "POLICIES", dict(dispatch.POLICIES))
+
+    @dispatch.register_policy("farthest_first")
+    class FarthestFirst:
+        def __init__(self, world):
+            self.travel = world.travel_out_s
+
+        def assign(self, site, wanted, fleet, travel_factor):
+            chosen = []
+            for unit_type, count in wanted.items():
+                free = [u for u in fleet.units_of_type[unit_type] if fleet.available[u]]
+                free.sort(key=lambda u: -fleet.road_out_s(u, site))
+                chosen += [(u, False, 0.0) for u in free[:count]]
+            return chosen
+
+    bases = [base("near", engine=1), base("far", engine=1)]
+    travel = [[60.0], [600.0]]
+    near = simulate(world_from_matrix(tiny_scenario(bases), travel), stream([0.0]))
+    far = simulate(
+        world_from_matrix(tiny_scenario(bases, dispatch={"policy": "farthest_first"}), travel), stream([0.0])
+    )
+    assert [u for *_, u in trace(near, {"DISPATCH"})] == [0]
+    assert [u for *_, u in trace(far, {"DISPATCH"})] == [1]
+    with pytest.raises(ScenarioError, match="unknown policy 'nearest'; choose from farthest_first, nearest_eta"):
+        tiny_scenario(bases, dispatch={"policy": "nearest"})

@@ -288,3 +288,13 @@ def test_sources_that_can_never_have_an_incident_are_an_error():
     assert _problems(raw) == ["no incident source has a rate above 0: no incident would ever happen"]
     raw["parks"] = [{"id": "p", "risk_grade": "C", "installations": [{"id": "t", "lon": 121.0, "lat": 30.0}]}]
     assert scenario_from_dict(raw).parks[0].installations[0].incidents_per_yr is None  # the default rate, > 0
+
+
+def test_an_incident_type_without_a_plan_takes_the_explicit_default_plan():
+    from tests.helpers import base, tiny_scenario
+
+    scenario = tiny_scenario([base("a", engine=1, hazmat=1)], default_response_plan={"hazmat": 1})
+    assert scenario.plan("no such type", 2) == {"hazmat": 1}
+    assert tiny_scenario([base("a", engine=1)]).plan("no such type", 1) == {"engine": 1}
+    with pytest.raises(ScenarioError, match=r"default_response_plan.engine: count must be > 0, got 0"):
+        tiny_scenario([base("a", engine=1)], default_response_plan={"engine": 0})
