@@ -84,6 +84,9 @@ class NearestEta:
 
     def assign(self, site: int, wanted: Mapping[str, int], fleet: FleetView, travel_factor: float) -> list[Choice]:
         """For each wanted type in turn, the best ``count`` units (see :meth:`choose`)."""
+        if len(wanted) == 1:  # the common case, without building a second list
+            ((unit_type, count),) = wanted.items()
+            return self.choose(site, unit_type, count, fleet.available, fleet.expected_turnout_s, travel_factor)
         chosen: list[Choice] = []
         for unit_type, count in wanted.items():
             chosen += self.choose(site, unit_type, count, fleet.available, fleet.expected_turnout_s, travel_factor)

@@ -115,9 +115,9 @@ class Fleet:
 
     ``available[unit]``: dispatchable now (at base, or drilling at base with a recall delay). ``next_change_s``:
     when the unit next changes by itself (back at base, a drill due or ending; infinity while dispatched).
-    ``now`` is the model's clock, kept current by the model. ``on_busy_until(unit, at_s)`` is called when a unit
-    starts an off-site drill that lasts past the moment it is caught up to (the model times its return then if an
-    incident is waiting).
+    ``now`` is the moment a dispatch policy chooses at (set by the model before it asks).
+    ``on_busy_until(unit, at_s)`` is called when a unit starts an off-site drill that lasts past the moment it is
+    caught up to (the model times its return then if an incident is waiting).
     """
 
     def __init__(self, tables: FleetTables, log: LogWriter, on_busy_until: Callable[[int, float], None]) -> None:
@@ -128,6 +128,8 @@ class Fleet:
         self.now = 0.0
         self.units_of_type = tables.units_of_type
         self.unit_type = tables.unit_type
+        self.turnout_mean_s, self.turnout_penalty = tables.turnout_mean_s, tables.turnout_penalty
+        self.half_life_s = drills.half_life_s
         n = len(tables.unit_base)
         self.status = [AVAILABLE] * n
         self.status_since = [0.0] * n
@@ -156,8 +158,8 @@ class Fleet:
         """Mean turnout now, slowed by lack of proficiency, plus the recall delay of a drill at base.
 
         ``proficiency`` and ``slowdown`` written out: dispatch ranks every available unit of a type with it."""
-        p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.drills.half_life_s[unit])
-        return self.tables.turnout_mean_s[unit] * (1.0 + self.tables.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
+        p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.half_life_s[unit])
+        return self.turnout_mean_s[unit] * (1.0 + self.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
 
     def road_out_s(self, unit: int, site: int) -> float:
         """Free-flow road seconds from where the unit is to a site's road node (today: from its base)."""
@@ -167,25 +169,36 @@ class Fleet:
         """Free-flow road seconds from a site's road node back to the unit's base."""
         return self.tables.travel_in_s[unit][site]
 
-    def turnout_draw_s(self, unit: int, u: float) -> float:
-        """A turnout of the unit's base for the uniform ``u`` (before any slowdown)."""
-        return self.tables.turnout_s[unit](u)
-
     # -- a dispatch and a release -------------------------------------------------------------------------------
-    def send(self, unit: int, now: float) -> float:
-        """The unit is dispatched now (an at-base drill ends, and still counts); returns its recall delay."""
+    def send(
+        self, unit: int, site: int, now: float, u_turnout: float, activation_s: float, travel_factor
+    ) -> tuple[float, float, float]:
+        """Dispatch the unit now to a site (an at-base drill ends, and still counts): when it is mobilised (after
+        ``activation_s``), en route (after its turnout, drawn from ``u_turnout`` and slowed by its proficiency,
+        plus any recall delay) and at the road's end (``travel_factor(at_s)``: congestion on a trip starting then).
+        One call for the whole departure: the dispatch hot path."""
         if self.status[unit] == DRILL_AT_BASE:
             self.end_drill(unit, now)
         recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
         self.set_status(unit, MOBILISING, now)
         self.next_change_s[unit] = math.inf  # until its incident is cleared
-        return recall_s
+        tables = self.tables
+        # proficiency and slowdown written out (the hot path), as in expected_turnout_s
+        p = self.prof_last[unit] * 0.5 ** ((now - self.prof_at_s[unit]) / self.half_life_s[unit])
+        turnout_s = tables.turnout_s[unit](u_turnout) * (1.0 + self.turnout_penalty * (1.0 - p)) + recall_s
+        mobilised_at = now + activation_s
+        en_route_at = mobilised_at + turnout_s
+        return mobilised_at, en_route_at, en_route_at + tables.travel_out_s[unit][site] * travel_factor(en_route_at)
 
-    def release(self, unit: int, now: float, back_at_s: float) -> None:
-        """The unit's incident is cleared: it returns, and is back at base at ``back_at_s``."""
+    def release(self, unit: int, site: int, now: float, released_at_s: float, access_s: float, travel_factor) -> float:
+        """The unit's incident is cleared now: it leaves the scene at ``released_at_s`` (now, or when it arrives if
+        still on its way), takes the last leg back and drives to base; returns when it is back there."""
+        drive_s = self.tables.travel_in_s[unit][site] * travel_factor(released_at_s + access_s)
+        back_at_s = released_at_s + (access_s + drive_s)
         self.set_status(unit, RETURNING, now)
         self.next_change_s[unit] = back_at_s
+        return back_at_s
 
     # -- a unit's own timeline, played lazily -------------------------------------------------------------------
     def catch_up(self, unit: int, until_s: float, start_drills: bool = True) -> None:

@@ -18,6 +18,7 @@ import bisect
 import functools
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,7 +93,7 @@ class Model:
         self.log = LogWriter()
         self.fleet = Fleet(fleet_tables(world), self.log, self._busy_until)
         self.u_turnout = stream.u_turnout
-        self.traffic_from_s, self.traffic_factor = fixed.traffic_from_s, fixed.traffic_factor
+        self.travel_factor = fixed.travel_factor
         self.work_s = _work_draws(fixed, stream)
         self.call_at_s = stream.call_at_s.tolist()
         self.escalation_s = stream.escalation_s.tolist()
@@ -106,13 +107,6 @@ class Model:
         self._plans: dict[tuple[str, int], dict[str, int]] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
-    def travel_factor(self, at_s: float) -> float:
-        """Congestion factor on a road trip starting at ``at_s`` (the scenario's daily traffic windows)."""
-        from_s = self.traffic_from_s
-        if len(from_s) == 1:  # free flow all day
-            return 1.0
-        return self.traffic_factor[bisect.bisect_right(from_s, at_s % SECONDS_PER_DAY) - 1]
-
     def _at(self, at_s: float, callback, *args) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
         ``now + (at_s - now)`` may differ from it in the last bit)."""
@@ -120,7 +114,6 @@ class Model:
 
     def _fire(self, event: simpy.Timeout) -> None:
         self.now, callback, args = event.value
-        self.fleet.now = self.now
         callback(*args)
 
     # -- run --------------------------------------------------------------------------------------------------
@@ -201,12 +194,18 @@ class Model:
             for unit in fleet.units_of_type[unit_type]:
                 if next_change_s[unit] <= now:
                     fleet.catch_up(unit, now)
+        fleet.now = now
         chosen = self.policy.assign(inc.site, wanted, fleet, self.travel_factor(now))
-        unit_type = fleet.unit_type
         for unit, mutual_aid, _ in chosen:
             self._dispatch(unit, inc, mutual_aid, now)
-            wanted[unit_type[unit]] -= 1
-        inc.outstanding = outstanding = {t: c for t, c in wanted.items() if c > 0}
+        if len(chosen) < sum(wanted.values()):
+            unit_type = fleet.unit_type
+            for unit, _, _ in chosen:
+                wanted[unit_type[unit]] -= 1
+            outstanding = {t: c for t, c in wanted.items() if c > 0}
+        else:
+            outstanding = {}
+        inc.outstanding = outstanding
         if inc.first_due_s < inc.first_timed_s:
             inc.first_timed_s = at_s = inc.first_due_s
             prof = fleet.proficiency(inc.first_unit, at_s)  # a dispatched unit does not drill: known already
@@ -218,18 +217,12 @@ class Model:
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
         """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
-        fleet = self.fleet
-        recall_s = fleet.send(unit, now)
-        i = inc.index
+        i, site = inc.index, inc.site
         fixed = self.fixed
-        k = len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT
-        draw = fleet.turnout_draw_s(unit, float(self.u_turnout[i, k]))
-        turnout_s = draw * slowdown(fleet.proficiency(unit, now), fixed.turnout_penalty) + recall_s
-        mobilised_at = now + (fixed.activation_s if mutual_aid else 0.0)
-        en_route_at = mobilised_at + turnout_s
-        drive_s = fleet.road_out_s(unit, inc.site) * self.travel_factor(en_route_at)
-        road_end_at = en_route_at + drive_s
-        on_scene_at = road_end_at + fixed.access_s[inc.site]
+        u = float(self.u_turnout[i, len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
+        activation_s = fixed.activation_s if mutual_aid else 0.0
+        mobilised_at, en_route_at, road_end_at = self.fleet.send(unit, site, now, u, activation_s, self.travel_factor)
+        on_scene_at = road_end_at + fixed.access_s[site]
         self.log.dispatched(now, mobilised_at, en_route_at, road_end_at, on_scene_at, i, unit, mutual_aid)
         inc.dispatched.append((unit, on_scene_at))
         if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
@@ -272,15 +265,15 @@ class Model:
             inc.waiting = False
         i = inc.index
         self.log.cleared(now, i, withdrawn)
-        access_s = self.fixed.access_s[inc.site]
-        fleet = self.fleet
+        site = inc.site
+        access_s = self.fixed.access_s[site]
+        release = self.fleet.release
         returned = self.log.returned
+        travel_factor = self.travel_factor
         for unit, on_scene_at in sorted(inc.dispatched, key=_ON_SCENE_AT):  # first on scene, first to leave
             released_at = max(now, on_scene_at)
-            drive_s = fleet.road_in_s(unit, inc.site) * self.travel_factor(released_at + access_s)
-            back_at = released_at + (access_s + drive_s)
+            back_at = release(unit, site, now, released_at, access_s, travel_factor)
             returned(released_at, back_at, i, unit)
-            fleet.release(unit, now, back_at)
             if self.waiting:
                 self._wake_at(unit, back_at)
 
@@ -332,9 +325,7 @@ class _Fixed:
     access_s: list[float]
     on_scene: list[Duration]  # the distinct on-scene time distributions
     on_scene_of: dict[str, list[int]]  # each incident type's at levels 1..MAX_LEVEL
-    traffic_from_s: list[float]  # the travel factor as a step function of the time of day: where each step starts
-    traffic_factor: list[float]  # and its factor
-    turnout_penalty: float
+    travel_factor: Callable[[float], float]  # congestion on a road trip starting at a moment (traffic windows)
     on_scene_penalty: float
     escalation_bonus: float
     activation_s: float
@@ -350,22 +341,37 @@ def _fixed(world: World) -> _Fixed:
         name: [on_scene.setdefault(t.on_scene(level), len(on_scene)) for level in range(1, MAX_LEVEL + 1)]
         for name, t in scenario.all_incident_types().items()
     }
-    traffic = {0.0: 1.0}
-    for period in sorted(scenario.traffic, key=lambda p: p.from_h):  # a window may start where the last one ends
-        traffic |= {period.from_h * 3600.0: period.travel_factor, period.to_h * 3600.0: 1.0}
-    traffic = dict(sorted(traffic.items()))
     return _Fixed(
         policy=make_policy(world),
         access_s=world.access_s.tolist(),
         on_scene=list(on_scene),
         on_scene_of=on_scene_of,
-        traffic_from_s=list(traffic),
-        traffic_factor=list(traffic.values()),
-        turnout_penalty=readiness.turnout_penalty,
+        travel_factor=travel_factor_of(scenario),
         on_scene_penalty=readiness.on_scene_penalty,
         escalation_bonus=readiness.escalation_bonus,
         activation_s=scenario.dispatch.mutual_aid.activation_delay_min * 60.0,
     )
+
+
+def travel_factor_of(scenario) -> Callable[[float], float]:
+    """The congestion factor on a road trip starting at a moment: the scenario's daily traffic windows as a step
+    function of the time of day (1 outside them)."""
+    steps = {0.0: 1.0}
+    for period in sorted(scenario.traffic, key=lambda p: p.from_h):  # a window may start where the last one ends
+        steps |= {period.from_h * 3600.0: period.travel_factor, period.to_h * 3600.0: 1.0}
+    steps = dict(sorted(steps.items()))
+    from_s, factor = list(steps), list(steps.values())
+    if len(from_s) == 1:  # free flow all day
+
+        def free_flow(at_s: float) -> float:
+            return 1.0
+
+        return free_flow
+
+    def travel_factor(at_s: float) -> float:
+        return factor[bisect.bisect_right(from_s, at_s % SECONDS_PER_DAY) - 1]
+
+    return travel_factor
 
 
 def _work_draws(fixed: _Fixed, stream: IncidentStream) -> list[list[float]]:
