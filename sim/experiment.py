@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
-import signal
 from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +22,7 @@ import pandas as pd
 from sim._cores import default_workers
 from sim.errors import ClusterError, RescuesimError
 from sim.hazards import IncidentStream, StreamTables, generate_incidents, stream_tables
+from sim.interrupts import ignore_interrupts, interrupts_deferred, kill_worker_processes
 from sim.metrics import (
     ReplicationOutputs,
     event_table_of,
@@ -81,7 +80,7 @@ _WORKER_WORLD: World | None = None
 def _init_worker(world: World) -> None:
     """Hold the world for the worker's tasks; leave Ctrl-C to the parent, which stops the pool."""
     global _WORKER_WORLD
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_interrupts()
     _WORKER_WORLD = world
 
 
@@ -162,19 +161,21 @@ def _map(world: World, seed: int, reps: range, workers: int, progress):
                 progress(done, total)
         return
     done = 0
-    pool = multiprocessing.Pool(processes=workers, initializer=_init_worker, initargs=(world,))
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(world,))
     try:
-        for part in pool.imap(_run_in_worker, [(seed, block) for block in _blocks(reps, workers)]):
+        with interrupts_deferred():  # the workers are forked now (one per submit)
+            futures = [pool.submit(_run_in_worker, (seed, block)) for block in _blocks(reps, workers)]
+        for future in futures:
+            part = future.result()
             yield part
             done += len(part.replication)
             if progress:
                 progress(done, total)
-        pool.close()
     except BaseException:  # an error or Ctrl-C: stop the workers now rather than let them finish their blocks
-        pool.terminate()
+        kill_worker_processes()
         raise
     finally:
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, progress) -> list[ReplicationOutputs]:

@@ -41,6 +41,7 @@ from scipy.spatial import cKDTree
 from sim._cores import default_workers
 from sim.errors import FarFromRoadError, NetworkError
 from sim.geo import EARTH_RADIUS_M, haversine_m
+from sim.interrupts import ignore_interrupts, interrupts_deferred, kill_worker_processes
 
 DEFAULT_SPEEDS_KPH: dict[str, float] = {
     "motorway": 80.0,
@@ -527,7 +528,8 @@ def _dijkstra_in_workers(graphs, sources, chunks, n_workers: int, method: str, p
             initializer=_init_worker,
             initargs=(graphs, sources),  # sent once per worker (inherited as is under fork)
         )
-        futures = {pool.submit(_worker_rows, chunk): chunk for chunk in chunks}
+        with interrupts_deferred():  # the workers start now: they must not inherit Python's Ctrl-C handler
+            futures = {pool.submit(_worker_rows, chunk): chunk for chunk in chunks}
         while futures:
             finished, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in finished:
@@ -541,6 +543,9 @@ def _dijkstra_in_workers(graphs, sources, chunks, n_workers: int, method: str, p
             RuntimeWarning,
             stacklevel=3,
         )
+    except BaseException:  # Ctrl-C or an error: stop the workers now rather than let them finish their chunks
+        kill_worker_processes()
+        raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -551,6 +556,7 @@ _WORKER_STATE: dict = {}  # in a Dijkstra worker process only: the graphs and so
 
 
 def _init_worker(graphs: tuple[csr_array, ...], sources: np.ndarray) -> None:
+    ignore_interrupts()
     _WORKER_STATE["graphs"], _WORKER_STATE["sources"] = graphs, sources
 
 

@@ -14,10 +14,8 @@ import os
 import platform
 import re
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ import pandas as pd
 
 import sim
 from sim.errors import RescuesimError
+from sim.interrupts import interrupts_deferred
 from sim.provenance import input_checksums
 
 
@@ -125,23 +124,6 @@ def _commit(run: RunDir) -> Path:
                 raise
             target = run.path.with_name(f"{run.path.name}-{k}")
     raise AssertionError("unreachable")
-
-
-@contextmanager
-def interrupts_deferred() -> Iterator[None]:
-    """Hold off Ctrl-C while a few renames put complete results in place: an interrupt that arrives meanwhile is
-    honoured once they are done (SIGINT only, main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[object] = []
-    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 def replace_files(staging: Path, folder: Path) -> None:

@@ -235,6 +235,11 @@ def _complete(folder: Path) -> bool:
     return need | {"results.gpkg"} <= names
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal, even when this test runs where SIGINT is ignored (a background job)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_ctrl_c_at_any_moment_stops_promptly_and_leaves_complete_or_nothing(tmp_path):
     """SIGINT to a real ``rescuesim run`` at several moments (imports, network, simulation, tables, report)."""
@@ -248,7 +253,9 @@ def test_ctrl_c_at_any_moment_stops_promptly_and_leaves_complete_or_nothing(tmp_
     shutil.rmtree(results)
     outcomes = []
     for fraction in (0.5, 0.8, 0.95):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+        )
         time.sleep(full_s * fraction)
         proc.send_signal(signal.SIGINT)
         sent = time.monotonic()
