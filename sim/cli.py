@@ -464,8 +464,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rescuesim: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            f"rescuesim: interrupted; {_KEPT_AFTER_INTERRUPT.get(args.command, 'nothing unfinished was kept')}",
-            file=sys.stderr,
-        )
-        return 130
+        return _interrupted(args)
+    except Exception as exc:
+        if _caused_by_interrupt(exc):  # e.g. Ctrl-C while a C extension is imported becomes an ImportError
+            return _interrupted(args)
+        raise
+
+
+def _interrupted(args) -> int:
+    print(
+        f"rescuesim: interrupted; {_KEPT_AFTER_INTERRUPT.get(args.command, 'nothing unfinished was kept')}",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is among the causes of an exception (libraries sometimes wrap it)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False

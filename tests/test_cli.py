@@ -83,3 +83,18 @@ def test_validate_finds_an_hca_beyond_the_pipeline_without_the_network(tmp_path,
     err = capsys.readouterr().err
     assert "pipelines[0].hca[1].to_km: 12.3 km is beyond the pipeline's length 9.63 km" in err
     assert "Traceback" not in err
+
+
+def test_ctrl_c_wrapped_by_a_library_still_exits_130(tmp_path, capsys, monkeypatch):
+    """scipy turns a Ctrl-C during the import of a C extension into an ImportError: still an interrupt."""
+    import sim.cli
+
+    def import_interrupted(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(sim.cli, "cmd_schema", import_interrupted)  # the parser binds it when main builds it
+    assert main(["schema"]) == 130
+    assert "interrupted" in capsys.readouterr().err
