@@ -41,8 +41,8 @@ def _say(args, text: str) -> None:
 
 
 def cmd_validate(args) -> int:
-    from sim.candidates import build_candidates
     from sim.scenario import load_scenario
+    from sim.siting.candidates import build_candidates
     from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
@@ -222,8 +222,8 @@ def cmd_site(args) -> int:
         write_table(table, folder, "siting")
         write_json(layouts_geojson(outcome), folder / "layouts.geojson")
 
-    from sim.candidates import layout_scenario
     from sim.experiment import run_replications
+    from sim.siting.candidates import layout_scenario
     from sim.world import build_world
 
     best = table.iloc[0]

@@ -416,8 +416,8 @@ def siting_study(
 ) -> SitingOutcome:
     """Solve the location model to optimality, then simulate its best layouts and the current one on common
     random numbers and rank them by a simulated KPI."""
-    from sim.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
-    from sim.siting import top_layouts
+    from sim.siting import covered_share, evaluate, top_layouts
+    from sim.siting.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
 
     scenario = world.scenario
     candidates = build_candidates(scenario, network, world)
@@ -444,7 +444,7 @@ def siting_study(
         fixed_closed=candidates.indices("fixed_closed"),
     )
     current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
-    entries = [("current", current, _layout_objective(model, cost_s, weights, current, target_s))]
+    entries = [("current", current, evaluate(model, cost_s, weights, current, p=p, target_s=target_s))]
     entries += [(f"{model} #{k + 1}", tuple(r.open_sites), r.objective) for k, r in enumerate(solved)]
     kpi, larger = resolve_objective(scenario, objective)
     rows, layouts = [], []
@@ -465,7 +465,7 @@ def siting_study(
             "sites": " ".join(ids),
             "bases": len(ids),
             "model_objective": model_value,
-            "covered_share_model": _covered(cost_s, weights, open_sites, target_s),
+            "covered_share_model": covered_share(cost_s, weights, open_sites, target_s),
         }
         for col in [c for c in result.kpis.columns if c != "replication"]:
             ci = mean_ci(result.kpis[col].to_numpy(float))
@@ -488,26 +488,6 @@ def siting_study(
     for layout in layouts:
         layout["rank"] = int(table.loc[table["layout"] == layout["layout"], "rank"].iloc[0])
     return SitingOutcome(table=table, layouts=layouts, candidates=candidates)
-
-
-def _layout_objective(model: str, cost_s: np.ndarray, weights: np.ndarray, open_sites, target_s) -> float:
-    """The location model's objective evaluated for a given layout (for the current one)."""
-    if not open_sites:
-        return math.nan
-    nearest = cost_s[:, list(open_sites)].min(axis=1)
-    if model == "pmedian":
-        return float((weights * nearest).sum())
-    if model == "pcenter":
-        return float(nearest[weights > 0].max())
-    if model == "lscp":
-        return float(len(open_sites))
-    return float(weights[nearest <= target_s].sum())
-
-
-def _covered(cost_s: np.ndarray, weights: np.ndarray, open_sites, target_s) -> float:
-    if target_s is None or not open_sites or weights.sum() == 0:
-        return math.nan
-    return float(weights[cost_s[:, list(open_sites)].min(axis=1) <= target_s].sum() / weights.sum())
 
 
 def layouts_geojson(outcome: SitingOutcome) -> dict:
