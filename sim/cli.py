@@ -120,7 +120,9 @@ def _load_world(args):
 def cmd_drills(args) -> int:
     from sim.report.studies import plot_drill_tradeoff
     from sim.results import write_json, write_run, write_table
-    from sim.study import best_margin, drill_table, drill_variants, resolve_objective, run_variants
+    from sim.studies.drills import best_margin, drill_table, drill_variants
+    from sim.studies.objectives import resolve_objective
+    from sim.studies.variants import run_variants
 
     intervals = _float_list(args.intervals, "--intervals")
     scenario, network, world = _load_world(args)
@@ -196,7 +198,7 @@ def cmd_drills(args) -> int:
 
 def cmd_site(args) -> int:
     from sim.results import write_json, write_run, write_table
-    from sim.study import layouts_geojson, siting_study
+    from sim.studies.siting import layouts_geojson, siting_study
 
     _check_site_args(args)
     scenario, network, world = _load_world(args)
@@ -417,7 +419,7 @@ def _executor_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_study(args) -> int:
     from sim.results import check_writable_folder
-    from sim.study import load_study, run_study
+    from sim.studies.files import load_study, run_study
 
     spec = load_study(args.study)
     check_writable_folder(Path(args.results))
