@@ -74,7 +74,7 @@ def cmd_run(args) -> int:
 
     from sim.experiment import run_replications
     from sim.metrics import run_summary
-    from sim.results import write_run
+    from sim.outputs import write_run
 
     scenario, network, world = _load_world(args)
     t0 = time.perf_counter()
@@ -118,8 +118,9 @@ def _load_world(args):
 
 
 def cmd_drills(args) -> int:
+    from sim.outputs import write_run
     from sim.report.studies import plot_drill_tradeoff
-    from sim.results import write_json, write_run, write_table
+    from sim.results import write_json, write_table
     from sim.studies.drills import best_margin, drill_table, drill_variants
     from sim.studies.objectives import resolve_objective
     from sim.studies.variants import run_variants
@@ -197,7 +198,8 @@ def cmd_drills(args) -> int:
 
 
 def cmd_site(args) -> int:
-    from sim.results import write_json, write_run, write_table
+    from sim.outputs import write_run
+    from sim.results import write_json, write_table
     from sim.studies.siting import layouts_geojson, siting_study
 
     _check_site_args(args)
