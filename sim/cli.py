@@ -41,8 +41,8 @@ def _say(args, text: str) -> None:
 
 
 def cmd_validate(args) -> int:
-    from sim.candidates import build_candidates
     from sim.scenario import load_scenario
+    from sim.siting.candidates import build_candidates
     from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
@@ -74,7 +74,7 @@ def cmd_run(args) -> int:
 
     from sim.experiment import run_replications
     from sim.metrics import run_summary
-    from sim.results import write_run
+    from sim.outputs import write_run
 
     scenario, network, world = _load_world(args)
     t0 = time.perf_counter()
@@ -118,9 +118,12 @@ def _load_world(args):
 
 
 def cmd_drills(args) -> int:
+    from sim.outputs import write_run
     from sim.report.studies import plot_drill_tradeoff
-    from sim.results import write_json, write_run, write_table
-    from sim.study import best_margin, drill_table, drill_variants, resolve_objective, run_variants
+    from sim.results import write_json, write_table
+    from sim.studies.drills import best_margin, drill_table, drill_variants
+    from sim.studies.objectives import resolve_objective
+    from sim.studies.variants import run_variants
 
     intervals = _float_list(args.intervals, "--intervals")
     scenario, network, world = _load_world(args)
@@ -195,8 +198,9 @@ def cmd_drills(args) -> int:
 
 
 def cmd_site(args) -> int:
-    from sim.results import write_json, write_run, write_table
-    from sim.study import layouts_geojson, siting_study
+    from sim.outputs import write_run
+    from sim.results import write_json, write_table
+    from sim.studies.siting import layouts_geojson, siting_study
 
     _check_site_args(args)
     scenario, network, world = _load_world(args)
@@ -222,8 +226,8 @@ def cmd_site(args) -> int:
         write_table(table, folder, "siting")
         write_json(layouts_geojson(outcome), folder / "layouts.geojson")
 
-    from sim.candidates import layout_scenario
     from sim.experiment import run_replications
+    from sim.siting.candidates import layout_scenario
     from sim.world import build_world
 
     best = table.iloc[0]
@@ -417,7 +421,7 @@ def _executor_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_study(args) -> int:
     from sim.results import check_writable_folder
-    from sim.study import load_study, run_study
+    from sim.studies.files import load_study, run_study
 
     spec = load_study(args.study)
     check_writable_folder(Path(args.results))

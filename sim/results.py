@@ -1,4 +1,5 @@
-"""The results folder ``results/<scenario>/<run-id>/``: manifest, tables, summaries; written atomically.
+"""The results folder ``results/<scenario>/<run-id>/`` as I/O: claiming it, the manifest, atomic writes, table and
+JSON writers, and reading a run back. What a run writes into it is :mod:`sim.outputs`.
 
 A run is written into a hidden temporary folder beside its final place and renamed into place only when every
 file is complete, so a failed or interrupted run leaves no half-written results, and an earlier run is never
@@ -17,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,62 +196,3 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     for path in sorted(run_dir.glob("*.parquet")):
         out[path.stem] = pd.read_parquet(path)
     return out
-
-
-def write_run(
-    result,
-    results_root: Path,
-    *,
-    command: str,
-    network_hash: str | None = None,
-    label: str | None = None,
-    extras: Sequence[Callable[[Path, Path], None]] = (),
-    manifest_extra: dict | None = None,
-) -> Path:
-    """Write a whole run (manifest, tables, summary, breakdowns, figure) and return its folder.
-
-    Each of ``extras(tmp, final)`` writes more files into the temporary folder ``tmp`` (a study's table, the
-    report) after the manifest and tables; ``final`` is the name the folder will have. Only when all of them are
-    done is the folder renamed into place.
-    """
-    from sim.metrics import breakdown, run_summary, with_source_group
-    from sim.provenance import run_fingerprint
-    from sim.report.figures import plot_response_cdf
-
-    scenario = result.world.scenario
-    with new_run_dir(results_root, scenario.name, label=label or f"seed{result.seed}") as run:
-        fingerprint = run_fingerprint(result.world, seed=result.seed, replications=result.replications)
-        write_json(
-            manifest(
-                scenario,
-                seed=result.seed,
-                replications=result.replications,
-                command=command,
-                network_hash=network_hash,
-                extra={"run_id": run.path.name, "fingerprint": fingerprint.to_json()} | (manifest_extra or {}),
-            ),
-            run.tmp / "manifest.json",
-        )
-        write_table(result.incidents, run.tmp, "incidents")
-        write_table(result.units, run.tmp, "units")
-        write_table(result.kpis, run.tmp, "kpis")
-        result.events.to_parquet(run.tmp / "events.parquet", index=False)
-        grouped = with_source_group(result.incidents)
-        parts = [
-            breakdown(grouped, by, scenario.targets, result.replications).rename(columns={by: "group"}).assign(by=by)
-            for by in ("source_group", "incident_type", "level_final", "first_base")
-        ]
-        table = pd.concat(parts, ignore_index=True)
-        table["group"] = table["group"].astype(str)
-        write_table(table[["by", *[c for c in table.columns if c != "by"]]], run.tmp, "breakdown")
-        write_json(run_summary(result), run.tmp / "summary.json")
-        plot_response_cdf(
-            result.incidents,
-            scenario.targets,
-            title=f"{scenario.name}: response times",
-            save=True,
-            filepath=run.tmp / "response_times.png",
-        )
-        for extra in extras:
-            extra(run.tmp, run.path)
-    return run.path

@@ -154,9 +154,9 @@ def test_site_command_ranks_layouts_and_the_current_one(tmp_path):
 
 
 def test_layouts_keep_the_fleet():
-    from sim.candidates import build_candidates, layout_scenario
     from sim.forces import build_units
     from sim.scenario import load_scenario
+    from sim.siting.candidates import build_candidates, layout_scenario
     from sim.world import build_world, load_network
 
     scenario = load_scenario(PROJECT_DIR / "scenarios" / "demo_park.yaml")
@@ -176,8 +176,8 @@ def test_layouts_keep_the_fleet():
 
 
 def test_candidates_from_file_and_road_grid(tmp_path):
-    from sim.candidates import build_candidates
     from sim.scenario import load_scenario, with_overrides
+    from sim.siting.candidates import build_candidates
     from sim.world import build_world, load_network
 
     (tmp_path / "sites.csv").write_text(

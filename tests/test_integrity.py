@@ -22,10 +22,11 @@ import pandas as pd
 import pytest
 import yaml
 
-import sim.study as study_mod
+import sim.studies.files as study_files
 from sim.cli import main
 from sim.errors import RescuesimError, ScenarioError
-from sim.study import Variant, load_study, run_study, run_variants
+from sim.studies.files import load_study, run_study
+from sim.studies.variants import Variant, run_variants
 from sim.world import build_world, load_network, world_from_matrix
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -461,7 +462,7 @@ def test_a_study_is_validated_whole_before_any_cell_runs(tmp_path, monkeypatch):
         },
     )
     ran = []
-    monkeypatch.setattr(study_mod, "run_replications", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(study_files, "run_replications", lambda *a, **k: ran.append(1))
     with pytest.raises(ScenarioError) as info:
         run_study(load_study(study), tmp_path / "results", world_for=_matrix_worlds, workers=1)
     text = str(info.value)

@@ -10,6 +10,8 @@ import pytest
 from sim.errors import RescuesimError
 from sim.siting import (
     SITING_MODELS,
+    covered_share,
+    evaluate,
     interchange,
     read_orlib_pmed,
     solve,
@@ -81,6 +83,33 @@ def test_every_model_matches_brute_force(model, seed):
     assert list(result.open_sites) == sorted(result.open_sites)
     if model != "lscp":
         assert len(result.open_sites) == kw["p"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(("model", "backup"), [*((m, False) for m in SITING_MODELS), ("mclp", True)])
+def test_evaluate_gives_the_objective_the_solver_reports(model, seed, backup):
+    cost, w = _instance(100 + seed, n=40, m=12)
+    w[:3] = 0.0  # demand without weight counts for no model
+    if model in ("pmedian", "pcenter"):
+        cost[0, :-1] = np.inf  # unreachable pairs, some of them at demand without weight
+        cost[5, :2] = np.inf
+    kw = _kwargs(model, cost) | ({"p": 4} if model != "lscp" else {})
+    for result in top_layouts(model, cost, w, 3, backup=backup, **kw):
+        value = evaluate(model, cost, w, result.open_sites, p=kw.get("p"), target_s=kw["target_s"])
+        assert value == pytest.approx(result.objective, rel=1e-12)
+        share = covered_share(cost, w, result.open_sites, kw["target_s"])
+        assert share == pytest.approx(result.covered_share, nan_ok=True)
+
+
+def test_evaluate_takes_any_layout_and_refuses_bad_models():
+    cost, w = _instance(0)
+    assert evaluate("lscp", cost, w, (0, 2, 3)) == 3
+    assert evaluate("pmedian", cost, w, (1,), p=3) == pytest.approx(float(w @ cost[:, 1]))
+    assert evaluate("mclp", cost, w, (), target_s=60.0) != evaluate("mclp", cost, w, (), target_s=60.0)  # NaN
+    with pytest.raises(RescuesimError, match="unknown model"):
+        evaluate("median", cost, w, (0,))
+    with pytest.raises(RescuesimError, match="target"):
+        evaluate("mclp", cost, w, (0,))
 
 
 @pytest.mark.parametrize("seed", SEEDS)

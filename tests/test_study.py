@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim.study import drill_table, drill_variants, load_study, run_study, run_variants, study_cells
+from sim.studies.drills import drill_table, drill_variants
+from sim.studies.files import load_study, run_study, study_cells
+from sim.studies.variants import run_variants
 from sim.world import world_from_matrix
 from tests.helpers import tiny_scenario
 
@@ -55,10 +57,10 @@ def test_study_runs_variants_and_grid_and_resumes(tmp_path, monkeypatch):
     spec = load_study(study_path)
     assert len(study_cells(spec)) == 4
 
-    import sim.study as study_mod
+    import sim.studies.files as study_files
 
     calls = []
-    real = study_mod.run_replications
+    real = study_files.run_replications
 
     def counting(world, **kw):
         calls.append(world.scenario.drills.interval_days)
@@ -66,7 +68,7 @@ def test_study_runs_variants_and_grid_and_resumes(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # interrupted while running the third cell
         return real(world, **kw)
 
-    monkeypatch.setattr(study_mod, "run_replications", counting)
+    monkeypatch.setattr(study_files, "run_replications", counting)
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, tmp_path / "results", world_for=_matrix_worlds, workers=1)
     folder = tmp_path / "results" / "tiny-study" / "study-two-variants"
@@ -75,7 +77,7 @@ def test_study_runs_variants_and_grid_and_resumes(tmp_path, monkeypatch):
     assert not (folder / "study.csv").exists()
 
     calls.clear()
-    monkeypatch.setattr(study_mod, "run_replications", lambda world, **kw: (calls.append(1), real(world, **kw))[1])
+    monkeypatch.setattr(study_files, "run_replications", lambda world, **kw: (calls.append(1), real(world, **kw))[1])
     out = run_study(spec, tmp_path / "results", world_for=_matrix_worlds, workers=1)
     assert len(calls) == 2  # only the two unfinished cells ran
     table = pd.read_csv(out / "study.csv")

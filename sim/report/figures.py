@@ -15,7 +15,9 @@ from sim.hazards import source_group
 from sim.report.fonts import use_cjk_font
 
 
-def _finish(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi: int, tight: bool = True):
+def finish_figure(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi: int, tight: bool = True):
+    """Lay out, save to ``filepath`` (with ``save``), show or close the figure; return ``(fig, ax)`` (every plot
+    function of the report ends here)."""
     if tight:
         fig.tight_layout()
     if save:
@@ -85,7 +87,7 @@ def plot_response_cdf(
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title(title or f"Response times over {len(reps)} replications (95% band)")
-    return _finish(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
+    return finish_figure(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
 
 
 PARTS = (
@@ -119,7 +121,7 @@ def plot_response_parts(
     axes[2].barh(on_scene.index.astype(str), on_scene.to_numpy(), color="tab:gray")
     axes[2].set_xlabel("mean on-scene time (min)")
     axes[2].set_title("on scene, by source")
-    return _finish(fig, axes, save=save, show=show, filepath=filepath, dpi=dpi, tight=False)
+    return finish_figure(fig, axes, save=save, show=show, filepath=filepath, dpi=dpi, tight=False)
 
 
 def _daily_mean_level(times_s: np.ndarray, steps: np.ndarray, edges_s: np.ndarray) -> np.ndarray:
@@ -217,4 +219,4 @@ def plot_utilisation(
     bottom.set_xlabel("share of unit time (%) — the rest is available at base")
     bottom.set_title("Time per status by base")
     bottom.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
-    return _finish(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)
+    return finish_figure(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)

@@ -16,7 +16,7 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 
 from sim.hazards import pipeline_pieces
-from sim.report.figures import _finish
+from sim.report.figures import finish_figure
 from sim.report.fonts import use_cjk_font
 
 MAJOR_ROADS = ("motorway", "trunk", "primary", "secondary")
@@ -247,7 +247,7 @@ def plot_situation_map(ctx, *, save: bool = False, show: bool = False, filepath:
     _bases(ax, ctx.scenario, ctx.chosen_base_ids())
     _legend(ax)
     _frame(ax, ctx.network, f"{ctx.scenario.name}: sites, bases and incidents (all replications)")
-    return _finish(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
+    return finish_figure(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
 
 
 def plot_coverage_map(ctx, *, save: bool = False, show: bool = False, filepath: Path | None = None, dpi: int = 110):
@@ -275,7 +275,7 @@ def plot_coverage_map(ctx, *, save: bool = False, show: bool = False, filepath: 
     _bases(ax, ctx.scenario, ctx.chosen_base_ids())
     _legend(ax)
     _frame(ax, ctx.network, "Coverage: area reached within each target (mean turnout + drive, min)")
-    return _finish(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
+    return finish_figure(fig, ax, save=save, show=show, filepath=filepath, dpi=dpi)
 
 
 # --- interactive map --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from sim.report.figures import _finish
+from sim.report.figures import finish_figure
 from sim.report.fonts import use_cjk_font
 
 
@@ -66,4 +66,4 @@ def plot_drill_tradeoff(
     lines = bottom.get_lines() + twin.get_lines()
     bottom.legend(lines, [ln.get_label() for ln in lines], loc="lower left", fontsize=8)
     top.set_title(title or "Drill-frequency trade-off (common random numbers, paired 95% CI)")
-    return _finish(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)
+    return finish_figure(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)

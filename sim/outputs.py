@@ -1,0 +1,82 @@
+"""What a run writes: the manifest with its fingerprint, the incident, unit and KPI tables, the event log, the
+breakdowns by source, type, level and base, the summary and the response-time figure, then any extra files (a
+study's table, the report), all into one folder that :mod:`sim.results` renames into place when complete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from sim.metrics import breakdown, run_summary, with_source_group
+from sim.provenance import run_fingerprint
+from sim.results import manifest, new_run_dir, write_json, write_table
+
+if TYPE_CHECKING:
+    from sim.experiment import RunResult
+
+BREAKDOWN_BY = ("source_group", "incident_type", "level_final", "first_base")
+
+
+def breakdown_table(result: RunResult) -> pd.DataFrame:
+    """The run's KPIs broken down by each of :data:`BREAKDOWN_BY`: one row per (``by``, ``group``)."""
+    grouped = with_source_group(result.incidents)
+    targets, replications = result.world.scenario.targets, result.replications
+    parts = [
+        breakdown(grouped, by, targets, replications).rename(columns={by: "group"}).assign(by=by) for by in BREAKDOWN_BY
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    table["group"] = table["group"].astype(str)
+    return table[["by", *[c for c in table.columns if c != "by"]]]
+
+
+def write_run(
+    result: RunResult,
+    results_root: Path,
+    *,
+    command: str,
+    network_hash: str | None = None,
+    label: str | None = None,
+    extras: Sequence[Callable[[Path, Path], None]] = (),
+    manifest_extra: dict | None = None,
+) -> Path:
+    """Write a whole run (manifest, tables, summary, breakdowns, figure) and return its folder.
+
+    Each of ``extras(tmp, final)`` writes more files into the temporary folder ``tmp`` (a study's table, the
+    report) after the manifest and tables; ``final`` is the name the folder will have. Only when all of them are
+    done is the folder renamed into place.
+    """
+    from sim.report.figures import plot_response_cdf  # matplotlib: only when a run is written
+
+    scenario = result.world.scenario
+    with new_run_dir(results_root, scenario.name, label=label or f"seed{result.seed}") as run:
+        fingerprint = run_fingerprint(result.world, seed=result.seed, replications=result.replications)
+        write_json(
+            manifest(
+                scenario,
+                seed=result.seed,
+                replications=result.replications,
+                command=command,
+                network_hash=network_hash,
+                extra={"run_id": run.path.name, "fingerprint": fingerprint.to_json()} | (manifest_extra or {}),
+            ),
+            run.tmp / "manifest.json",
+        )
+        write_table(result.incidents, run.tmp, "incidents")
+        write_table(result.units, run.tmp, "units")
+        write_table(result.kpis, run.tmp, "kpis")
+        result.events.to_parquet(run.tmp / "events.parquet", index=False)
+        write_table(breakdown_table(result), run.tmp, "breakdown")
+        write_json(run_summary(result), run.tmp / "summary.json")
+        plot_response_cdf(
+            result.incidents,
+            scenario.targets,
+            title=f"{scenario.name}: response times",
+            save=True,
+            filepath=run.tmp / "response_times.png",
+        )
+        for extra in extras:
+            extra(run.tmp, run.path)
+    return run.path

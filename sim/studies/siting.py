@@ -1,0 +1,128 @@
+"""The siting study: solve a location model to optimality, then simulate its best layouts and today's on common
+random numbers and rank them by a simulated KPI; the layouts as GeoJSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import RescuesimError
+from sim.experiment import run_replications
+from sim.siting import covered_share, evaluate, top_layouts
+from sim.siting.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
+from sim.studies.objectives import resolve_objective
+from sim.studies.variants import kpi_row
+from sim.world import World, build_world
+
+
+@dataclass(frozen=True, eq=False)
+class SitingOutcome:
+    table: pd.DataFrame  # one row per simulated layout, ranked
+    layouts: list[dict]  # name, open site ids, coordinates, optimisation objective
+    candidates: Any
+
+
+def siting_study(
+    world: World,
+    network,
+    *,
+    model: str,
+    p: int | None,
+    target_min: float | None,
+    simulate_top: int,
+    backup: bool = False,
+    objective: str | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SitingOutcome:
+    """Solve the location model to optimality, then simulate its best layouts and the current one on common
+    random numbers and rank them by a simulated KPI."""
+    scenario = world.scenario
+    candidates = build_candidates(scenario, network, world)
+    cost_s = cost_matrix_s(scenario, network, world, candidates, workers=workers)
+    weights = demand_weights(world)
+    target_s = None if target_min is None else target_min * 60.0
+    if model == "lscp":
+        far = np.flatnonzero((weights > 0) & (cost_s.min(axis=1) > target_s))
+        if len(far):
+            names = ", ".join(world.sites.site_id[far[:8]])
+            raise RescuesimError(
+                f"--target-min: {len(far)} incident sites cannot be reached within {target_min:g} min "
+                f"from any candidate (e.g. {names}); raise the time or add candidates"
+            )
+    solved = top_layouts(
+        model,
+        cost_s,
+        weights,
+        simulate_top,
+        p=p,
+        target_s=target_s,
+        backup=backup,
+        fixed_open=candidates.indices("fixed_open"),
+        fixed_closed=candidates.indices("fixed_closed"),
+    )
+    current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
+    entries = [("current", current, evaluate(model, cost_s, weights, current, p=p, target_s=target_s))]
+    entries += [(f"{model} #{k + 1}", tuple(r.open_sites), r.objective) for k, r in enumerate(solved)]
+    kpi, larger = resolve_objective(scenario, objective)
+    rows, layouts = [], []
+    for name, open_sites, model_value in entries:
+        if progress:
+            progress(name)
+        variant = layout_scenario(scenario, candidates, open_sites)
+        result = run_replications(
+            build_world(variant, network, workers=workers),
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            dask=dask,
+        )
+        ids = [candidates.site_id[i] for i in open_sites]
+        row: dict[str, Any] = {
+            "layout": name,
+            "sites": " ".join(ids),
+            "bases": len(ids),
+            "model_objective": model_value,
+            "covered_share_model": covered_share(cost_s, weights, open_sites, target_s),
+        }
+        row |= kpi_row(result.kpis)
+        rows.append(row)
+        layouts.append(
+            {
+                "layout": name,
+                "sites": ids,
+                "lon": [float(candidates.lon[i]) for i in open_sites],
+                "lat": [float(candidates.lat[i]) for i in open_sites],
+                "model_objective": model_value,
+            }
+        )
+    table = pd.DataFrame(rows)
+    order = table[kpi].rank(ascending=not larger, method="first")
+    table.insert(0, "rank", order.astype(int))
+    table = table.sort_values("rank", kind="stable").reset_index(drop=True)
+    table.attrs["objective"] = kpi
+    for layout in layouts:
+        layout["rank"] = int(table.loc[table["layout"] == layout["layout"], "rank"].iloc[0])
+    return SitingOutcome(table=table, layouts=layouts, candidates=candidates)
+
+
+def layouts_geojson(outcome: SitingOutcome) -> dict:
+    """The simulated layouts as a GeoJSON FeatureCollection of base points."""
+    features = []
+    for layout in outcome.layouts:
+        for site, lon, lat in zip(layout["sites"], layout["lon"], layout["lat"], strict=True):
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                    "properties": {"layout": layout["layout"], "rank": layout["rank"], "base_id": site},
+                }
+            )
+    return {"type": "FeatureCollection", "features": features}
