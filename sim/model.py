@@ -401,9 +401,9 @@ class Model:
 
     def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
         """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
+        recall_s = self.recall_s[unit]  # read before the drill ends: ending it clears the recall delay
         if self.status[unit] == _DRILL_AT_BASE:
             self._end_drill(unit, now)  # a call ends an at-base drill, which still counts
-        recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
         self.set_status(unit, _MOBILISING, now)
         self.next_change_s[unit] = math.inf  # until its incident is cleared

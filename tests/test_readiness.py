@@ -100,3 +100,12 @@ def test_expected_turnout_is_the_slowed_mean_plus_recall():
         )
         assert model.expected_turnout_s(unit) == expected
     assert model.expected_turnout_s(1) > model.expected_turnout_s(0) + 240.0
+
+
+def test_a_call_during_an_at_base_drill_adds_the_recall_delay_to_the_turnout():
+    """The drill ends at the call (and counts) and the unit turns out recall_delay_min later than it would."""
+    one = [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]}]
+    drills = {"interval_days": 1, "duration_h": 2, "off_site": False, "recall_delay_min": 4, "stagger_days": 0}
+    scenario = tiny_scenario(one, drills=drills, readiness={"turnout_penalty": 0.0})
+    rows = trace(simulate(world_from_matrix(scenario, [[60.0]]), stream([600.0])), {"DRILL_END", "EN_ROUTE"})
+    assert rows[:2] == [(600.0, "DRILL_END", None, 0), (600.0 + 60.0 + 240.0, "EN_ROUTE", 0, 0)]
