@@ -380,8 +380,8 @@ class Model:
         outstanding = {}
         for unit_type, count in sorted(inc.outstanding.items()):
             for unit in units_of_type[unit_type]:
-                if next_change_s[unit] <= now:
-                    self._catch_up(unit, now)
+                if next_change_s[unit] <= now:  # a unit free again now with a wake due: its wake starts its drills
+                    self._catch_up(unit, now, start_drills=self.wake_at_s[unit] != now)
             chosen = self.policy.choose(
                 inc.site, unit_type, count, self.available, self.expected_turnout_s, travel_factor
             )
