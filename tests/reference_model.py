@@ -332,6 +332,7 @@ class ReferenceModel:
             chosen = sorted(free, key=lambda unit: self.rank(unit, inc.site, factor))[: inc.needs[unit_type]]
             for unit in chosen:
                 unit.free = False
+                self.log(EventKind.DISPATCH, inc.index, unit.index, 0.0 if unit.local else 1.0)  # in order sent
                 unit.order.succeed((inc, inc.sent))
                 inc.sent += 1
             inc.needs[unit_type] -= len(chosen)
@@ -379,7 +380,6 @@ class ReferenceModel:
         """Turn out, drive, walk the last leg, work until cleared, drive back."""
         env, i = self.env, inc.index
         p = self.proficiency(unit, env.now)
-        self.log(EventKind.DISPATCH, i, unit.index, 0.0 if unit.local else 1.0)
         self.set_status(unit, UnitStatus.MOBILISING)
         if not unit.local:
             yield env.timeout(self.activation_s)
