@@ -245,6 +245,7 @@ class Model:
         self.drill_count = [0] * n  # drills begun: the next one is due at drills.due_s[unit][count]
         self.next_change_s = [due[0] for due in self.drills.due_s]  # back at base, drill start or drill end
         self.wake_at_s = [math.inf] * n
+        self.free_at: dict[float, list[int]] = {}  # units whose wake is timed at each moment
         self.waiting: list[_Incident] = []
         self.records: list[float] = []  # flat, _RECORD_WIDTH numbers each
         self.notes: set[str] = set()
@@ -472,13 +473,15 @@ class Model:
             if self.waiting:
                 self._wake_at(unit, back_at)
 
-    def _serve_waiting(self, unit: int) -> None:
-        """Give a unit that became available to the oldest waiting incident that needs its type."""
-        unit_type = self.fixed.unit_type[unit]
+    def _serve_waiting(self, units: list[int]) -> None:
+        """Give the units free again now (all together) to the waiting incidents that need their types, oldest
+        first."""
+        unit_type = self.fixed.unit_type
+        types = {unit_type[unit] for unit in units}
         for inc in list(self.waiting):
-            if not self.available[unit]:
+            if not any(self.available[unit] for unit in units):
                 break
-            if inc.outstanding.get(unit_type):
+            if any(inc.outstanding.get(t) for t in types):
                 self._fill(inc)
                 if not inc.outstanding:
                     inc.waiting = False
@@ -553,19 +556,30 @@ class Model:
         """Time the moment a busy unit is free again (once), so that a waiting incident gets it then."""
         if self.wake_at_s[unit] != at_s:
             self.wake_at_s[unit] = at_s
+            self.free_at.setdefault(at_s, []).append(unit)
             self._at(at_s, self._wake, unit)
 
     def _wake(self, unit: int) -> None:
-        """The unit is free: a waiting incident that needs its type gets it before a drill due meanwhile."""
-        self.wake_at_s[unit] = math.inf
+        """The units free again now (the first of their wakes handles them all: they are free together) go to the
+        waiting incidents that need their types, oldest first, before any drill due meanwhile."""
         now = self.now
-        self._catch_up(unit, now, start_drills=False)
-        if self.status[unit] == _AVAILABLE and self.waiting:
-            drill_due_s, self.next_change_s[unit] = self.next_change_s[unit], math.inf  # calls before drills
-            self._serve_waiting(unit)
-            if self.status[unit] == _AVAILABLE:
-                self.next_change_s[unit] = drill_due_s
-        self._catch_up(unit, now)
+        if self.wake_at_s[unit] != now:
+            return  # woken with the others free at this instant
+        together = [u for u in self.free_at.pop(now) if self.wake_at_s[u] == now]
+        for u in together:
+            self.wake_at_s[u] = math.inf
+            self._catch_up(u, now, start_drills=False)
+        free = [u for u in together if self.status[u] == _AVAILABLE]
+        if free and self.waiting:
+            drill_due_s = {u: self.next_change_s[u] for u in free}
+            for u in free:
+                self.next_change_s[u] = math.inf  # calls before drills
+            self._serve_waiting(free)
+            for u in free:
+                if self.status[u] == _AVAILABLE:
+                    self.next_change_s[u] = drill_due_s[u]
+        for u in together:
+            self._catch_up(u, now)
 
 
 @dataclass(frozen=True)
