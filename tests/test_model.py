@@ -182,3 +182,16 @@ def test_units_back_at_one_instant_serve_the_oldest_waiting_incident_first():
         (2170.0, "DISPATCH", 1, 0),  # the foam to the older call
         (2170.0, "DISPATCH", 2, 1),
     ]
+
+
+def test_a_unit_back_as_a_new_call_comes_goes_to_the_older_waiting_call():
+    """The engine is back at 2230 s, when a new call comes: the call waiting since 200 s gets it."""
+    world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]], [[150.0]])
+    rows = trace(simulate(world, stream([100.0, 200.0, 2230.0])), {"QUEUED", "DISPATCH"})
+    assert rows == [
+        (100.0, "DISPATCH", 0, 0),
+        (200.0, "QUEUED", 1, None),
+        (2230.0, "DISPATCH", 1, 0),
+        (2230.0, "QUEUED", 2, None),
+        (4360.0, "DISPATCH", 2, 0),
+    ]
