@@ -36,10 +36,10 @@ Rules (docs/model.md; where it is silent, the rule the fast model codes, written
 One instant is played in phases, so that what happens at equal times does not depend on the order in which the
 events were scheduled:
 1. physical steps: units reach base or the scene, drills end, calls come in, work ends (clearing);
-2. first arrivals are settled (the first unit among those arriving now), escalation;
-3. the waiting line is served, oldest first, from the units free now (units back at one instant are all free
-   together);
-4. drills due start, for units still free at base (calls before drills);
+2. the waiting line is served, oldest first, from the units free now (units back at one instant are all free
+   together; an incident cleared now is no longer in the line);
+3. drills due start, for units still free at base (calls before drills);
+4. first arrivals are settled (the first unit among those arriving now), escalation;
 5. the new requirements of this instant (calls, escalations) are filled in incident order; what cannot be filled
    joins the line.
 """
@@ -57,7 +57,7 @@ from sim.model import EventKind
 
 SECONDS_PER_DAY = 86400.0
 TURNOUT_UNIFORMS = 16  # per incident, used in turn by the units sent to it
-_PHYSICAL, _FIRST_ARRIVAL, _SERVE_LINE, _DRILLS, _NEW_NEEDS = 1, 2, 3, 4, 5  # SimPy priorities within one instant
+_PHYSICAL, _SERVE_LINE, _DRILLS, _FIRST_ARRIVAL, _NEW_NEEDS = 1, 2, 3, 4, 5  # SimPy priorities within one instant
 
 
 class _Instant(simpy.Event):
@@ -312,7 +312,7 @@ class ReferenceModel:
                 self.line.remove(inc)
 
     def unit_free(self, unit: _Unit) -> None:
-        """A unit is free at base again: the waiting line is served in phase 3 of this instant."""
+        """A unit is free at base again: the waiting line is served in phase 2 of this instant."""
         if self.line and not self.serve_pending:
             self.serve_pending = True
             _Instant(self.env, self.env.now, _SERVE_LINE).callbacks.append(self._serve_line)

@@ -222,7 +222,7 @@ def differences(fast, ref) -> list[str]:
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(cases())
+@given(st.booleans().flatmap(lambda grid_calls: cases(grid_calls=grid_calls)))
 def test_fast_model_equals_reference(case):
     world, stream = case
     problems = differences(simulate(world, stream), simulate_reference(world, stream))
