@@ -6,7 +6,7 @@ incidents to queue. Half of them are built for exact ties: integer travel and ac
 dyadic traffic factors, so that units are back, arrive or rank equal at the same instant, and calls come on a
 one-minute grid. Every row of both event logs is compared (times within 1e-6 s: the models add the same durations
 in different orders, so times may differ in the last bit; kinds, incidents, units, counts and levels exactly), and so
-are the per-unit status times. ``RESCUESIM_REFERENCE_EXAMPLES`` sets the number of scenarios (default 200).
+are the per-unit status times. ``RESCUESIM_REFERENCE_EXAMPLES`` sets the number of scenarios (default 400).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sim.scenario import scenario_from_dict
 from sim.world import world_from_matrix
 from tests.reference_model import simulate_reference
 
-EXAMPLES = int(os.environ.get("RESCUESIM_REFERENCE_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("RESCUESIM_REFERENCE_EXAMPLES", "400"))
 TIME_TOLERANCE_S = 1e-6
 UNIT_TYPES = ("engine", "foam", "hazmat")
 INCIDENT_TYPES = ("fire", "leak")
