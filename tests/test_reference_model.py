@@ -2,11 +2,12 @@
 
 Scenarios have 1-4 bases of mixed unit types in two jurisdictions, plans of several units per type and level
 (some beyond the fleet), escalation, drills off site and at base, traffic windows and call rates high enough for
-incidents to queue. Half of them are built for exact ties: integer travel and access times, fixed durations and
-dyadic traffic factors, so that units are back, arrive or rank equal at the same instant, and calls come on a
-one-minute grid. Every row of both event logs is compared (times within 1e-6 s: the models add the same durations
-in different orders, so times may differ in the last bit; kinds, incidents, units, counts and levels exactly), and so
-are the per-unit status times. ``RESCUESIM_REFERENCE_EXAMPLES`` sets the number of scenarios (default 400).
+incidents to queue. Three in four are built for exact ties: integer travel and access times, fixed durations and
+dyadic traffic factors, so that units are back, arrive or rank equal at the same instant; in half of all scenarios
+the calls come on a one-minute grid too (with drill due times and returns on it). Every row of both event logs is
+compared (times within 1e-6 s: the models add some durations in other orders, so times may differ in the last bit;
+kinds, incidents, units, counts and levels exactly), and so are the per-unit status times.
+``RESCUESIM_REFERENCE_EXAMPLES`` sets the number of scenarios (default 400).
 """
 
 from __future__ import annotations
