@@ -177,9 +177,9 @@ class Fleet:
         ``activation_s``), en route (after its turnout, drawn from ``u_turnout`` and slowed by its proficiency,
         plus any recall delay) and at the road's end (``travel_factor(at_s)``: congestion on a trip starting then).
         One call for the whole departure: the dispatch hot path."""
+        recall_s = self.recall_s[unit]  # read before the drill ends: ending it clears the recall delay
         if self.status[unit] == DRILL_AT_BASE:
             self.end_drill(unit, now)
-        recall_s = self.recall_s[unit]
         self.recall_s[unit] = 0.0
         self.set_status(unit, MOBILISING, now)
         self.next_change_s[unit] = math.inf  # until its incident is cleared

@@ -62,6 +62,7 @@ class SimOutput:
 
 
 _ON_SCENE_AT = operator.itemgetter(1)  # of a dispatch (unit, on-scene time)
+_CLEARING, _FREE_AGAIN = -1, 0  # SimPy priorities at one instant, before calls and first arrivals (NORMAL = 1)
 
 
 class Model:
@@ -102,6 +103,7 @@ class Model:
         self.call_type = [stream.type_names[t] for t in stream.incident_type.tolist()]
         self.next_call = 0
         self.wake_at_s = [math.inf] * len(self.fleet)
+        self.free_at: dict[float, list[int]] = {}  # units whose wake is timed at each moment
         self.waiting: list[_Incident] = []
         self.notes: set[str] = set()
         self._plans: dict[tuple[str, int], dict[str, int]] = {}
@@ -111,6 +113,15 @@ class Model:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
         ``now + (at_s - now)`` may differ from it in the last bit)."""
         simpy.Timeout(self.env, at_s - self.now, (at_s, callback, args)).callbacks.append(self._fire)
+
+    def _at_before_calls(self, at_s: float, priority: int, callback, *args) -> None:
+        """``_at`` for what must happen before the calls and first arrivals of the same instant: clearings
+        (``_CLEARING``), then units free again (``_FREE_AGAIN``), so that a waiting incident gets a unit back at
+        the instant a new call comes, and an incident cleared at that instant gets none."""
+        event = simpy.Event(self.env)
+        event._ok, event._value = True, (at_s, callback, args)  # what simpy.Timeout sets, at another priority
+        self.env.schedule(event, priority, at_s - self.now)
+        event.callbacks.append(self._fire)
 
     def _fire(self, event: simpy.Timeout) -> None:
         self.now, callback, args = event.value
@@ -192,8 +203,8 @@ class Model:
         wanted = dict(sorted(inc.outstanding.items()))
         for unit_type in wanted:  # bring the units the policy will look at up to the present
             for unit in fleet.units_of_type[unit_type]:
-                if next_change_s[unit] <= now:
-                    fleet.catch_up(unit, now)
+                if next_change_s[unit] <= now:  # a unit free again now with a wake due: its wake starts its drills
+                    fleet.catch_up(unit, now, start_drills=self.wake_at_s[unit] != now)
         fleet.now = now
         chosen = self.policy.assign(inc.site, wanted, fleet, self.travel_factor(now))
         for unit, mutual_aid, _ in chosen:
@@ -252,7 +263,7 @@ class Model:
     def _start_work(self, inc: _Incident, at_s: float, prof: float) -> None:
         """The work clock starts at the first arrival: time the clearing."""
         work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.fixed.on_scene_penalty)
-        self._at(at_s + work_s, self._clear, inc)
+        self._at_before_calls(at_s + work_s, _CLEARING, self._clear, inc)
 
     def _clear(self, inc: _Incident) -> None:
         """Work done: requirements still unfilled are withdrawn; every unit sent leaves the scene (a unit still on
@@ -277,15 +288,17 @@ class Model:
             if self.waiting:
                 self._wake_at(unit, back_at)
 
-    def _serve_waiting(self, unit: int) -> None:
-        """Offer a unit that became available to the waiting incidents that need its type, in the order of the
-        queue discipline."""
+    def _serve_waiting(self, units: list[int]) -> None:
+        """Offer the units free again now (all together) to the waiting incidents that need their types, in the
+        order of the queue discipline."""
         fleet = self.fleet
-        unit_type = fleet.unit_type[unit]
+        unit_type = fleet.unit_type
+        types = {unit_type[unit] for unit in units}  # membership only
+        available = fleet.available
         for inc in self.queue_order(self.waiting):
-            if not fleet.available[unit]:
+            if not any(available[unit] for unit in units):
                 break
-            if inc.outstanding.get(unit_type):
+            if any(inc.outstanding.get(t) for t in types):
                 self._fill(inc)
                 if not inc.outstanding:
                     inc.waiting = False
@@ -301,20 +314,33 @@ class Model:
         """Time the moment a busy unit is free again (once), so that a waiting incident gets it then."""
         if self.wake_at_s[unit] != at_s:
             self.wake_at_s[unit] = at_s
-            self._at(at_s, self._wake, unit)
+            self.free_at.setdefault(at_s, []).append(unit)
+            self._at_before_calls(at_s, _FREE_AGAIN, self._wake, unit)
 
     def _wake(self, unit: int) -> None:
-        """The unit is free: a waiting incident that needs its type gets it before a drill due meanwhile."""
-        self.wake_at_s[unit] = math.inf
+        """The units free again now (the first of their wakes handles them all: they are free together) go to the
+        waiting incidents that need their types, in queue order, before any drill due meanwhile."""
         now = self.now
+        if self.wake_at_s[unit] != now:
+            return  # woken with the others free at this instant
         fleet = self.fleet
-        fleet.catch_up(unit, now, start_drills=False)
-        if fleet.status[unit] == AVAILABLE and self.waiting:
-            drill_due_s, fleet.next_change_s[unit] = fleet.next_change_s[unit], math.inf  # calls before drills
-            self._serve_waiting(unit)
-            if fleet.status[unit] == AVAILABLE:
-                fleet.next_change_s[unit] = drill_due_s
-        fleet.catch_up(unit, now)
+        wake_at_s = self.wake_at_s
+        together = [u for u in self.free_at.pop(now) if wake_at_s[u] == now]
+        for u in together:
+            wake_at_s[u] = math.inf
+            fleet.catch_up(u, now, start_drills=False)
+        free = [u for u in together if fleet.status[u] == AVAILABLE]
+        if free and self.waiting:
+            next_change_s = fleet.next_change_s
+            drill_due_s = [next_change_s[u] for u in free]
+            for u in free:
+                next_change_s[u] = math.inf  # calls before drills
+            self._serve_waiting(free)
+            for u, due_s in zip(free, drill_due_s, strict=True):
+                if fleet.status[u] == AVAILABLE:
+                    next_change_s[u] = due_s
+        for u in together:
+            fleet.catch_up(u, now)
 
 
 @dataclass(frozen=True, eq=False)

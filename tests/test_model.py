@@ -161,3 +161,37 @@ def test_event_log_unpacks_records_in_time_order_keeping_the_order_rows_were_mad
         (12.0, K.AT_BASE.name, 0, 2, 0.0),
     ]
     assert len(LogWriter().events()) == 0
+
+
+def test_units_back_at_one_instant_serve_the_oldest_waiting_incident_first():
+    """A hazmat and a foam come back together; the older waiting call wants the foam, the younger both: the foam
+    goes to the older one although the hazmat's return is looked at first."""
+    bases = [
+        {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "foam"}]},
+        {"id": "b", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "hazmat"}]},
+    ]
+    types = {t: {"severity": {1: 1.0}, "on_scene_min": 30} for t in ("big", "small")}
+    plans = {"big": {1: {"foam": 1, "hazmat": 1}}, "small": {1: {"foam": 1}}}
+    scenario = tiny_scenario(bases, incident_types=types, incident_mix={"site": {"big": 1.0}}, response_plans=plans)
+    world = world_from_matrix(scenario, [[120.0], [60.0]], [[150.0], [150.0]])
+    incidents = stream([100.0, 200.0, 300.0], types=[0, 1, 0], type_names=("big", "small"))
+    rows = [row for row in trace(simulate(world, incidents), {"AT_BASE", "DISPATCH"}) if row[0] == 2170.0]
+    assert sorted(rows) == [
+        (2170.0, "AT_BASE", 0, 0),
+        (2170.0, "AT_BASE", 0, 1),
+        (2170.0, "DISPATCH", 1, 0),  # the foam to the older call
+        (2170.0, "DISPATCH", 2, 1),
+    ]
+
+
+def test_a_unit_back_as_a_new_call_comes_goes_to_the_older_waiting_call():
+    """The engine is back at 2230 s, when a new call comes: the call waiting since 200 s gets it."""
+    world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]], [[150.0]])
+    rows = trace(simulate(world, stream([100.0, 200.0, 2230.0])), {"QUEUED", "DISPATCH"})
+    assert rows == [
+        (100.0, "DISPATCH", 0, 0),
+        (200.0, "QUEUED", 1, None),
+        (2230.0, "DISPATCH", 1, 0),
+        (2230.0, "QUEUED", 2, None),
+        (4360.0, "DISPATCH", 2, 0),
+    ]

@@ -102,3 +102,31 @@ def test_expected_turnout_is_the_slowed_mean_plus_recall():
         )
         assert fleet.expected_turnout_s(unit) == expected
     assert fleet.expected_turnout_s(1) > fleet.expected_turnout_s(0) + 240.0
+
+
+def test_a_call_during_an_at_base_drill_adds_the_recall_delay_to_the_turnout():
+    """The drill ends at the call (and counts) and the unit turns out recall_delay_min later than it would."""
+    one = [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]}]
+    drills = {"interval_days": 1, "duration_h": 2, "off_site": False, "recall_delay_min": 4, "stagger_days": 0}
+    scenario = tiny_scenario(one, drills=drills, readiness={"turnout_penalty": 0.0})
+    rows = trace(simulate(world_from_matrix(scenario, [[60.0]]), stream([600.0])), {"DRILL_END", "EN_ROUTE"})
+    assert rows[:2] == [(600.0, "DRILL_END", None, 0), (600.0 + 60.0 + 240.0, "EN_ROUTE", 0, 0)]
+
+
+def test_units_back_together_serve_a_waiting_call_before_an_overdue_drill():
+    """Engine and foam of one base come back at one instant to a waiting call: both go, the foam's overdue drill
+    waits (calls before drills), whichever of the two the model looks at first."""
+    pair = [{"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine"}, {"type": "foam"}]}]
+    drills = {"interval_days": 0.1, "duration_h": 2, "off_site": False, "recall_delay_min": 4, "unit_types": ["foam"]}
+    plans = {"call": {1: {"engine": 1, "foam": 1}}}
+    scenario = tiny_scenario(pair, drills=drills, response_plans=plans, readiness={"turnout_penalty": 0.0})
+    out = simulate(world_from_matrix(scenario, [[120.0]], [[150.0]]), stream([4000.0, 4100.0]))
+    rows = [row for row in trace(out, {"AT_BASE", "DISPATCH", "EN_ROUTE", "DRILL_START"}) if 6000 < row[0] < 8000]
+    assert rows == [
+        (6130.0, "AT_BASE", 0, 0),
+        (6130.0, "AT_BASE", 0, 1),
+        (6130.0, "DISPATCH", 1, 0),
+        (6130.0, "DISPATCH", 1, 1),
+        (6190.0, "EN_ROUTE", 1, 0),
+        (6190.0, "EN_ROUTE", 1, 1),  # no recall delay: the drill did not start
+    ]
