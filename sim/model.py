@@ -394,8 +394,16 @@ def travel_factor_of(scenario) -> Callable[[float], float]:
 
         return free_flow
 
+    until_s = [*from_s[1:], SECONDS_PER_DAY]
+    window = [0.0, 0.0, 1.0]  # the last window looked up: from, until, factor (trips cluster in time)
+
     def travel_factor(at_s: float) -> float:
-        return factor[bisect.bisect_right(from_s, at_s % SECONDS_PER_DAY) - 1]
+        t = at_s % SECONDS_PER_DAY
+        if window[0] <= t < window[1]:
+            return window[2]
+        k = bisect.bisect_right(from_s, t) - 1
+        window[:] = from_s[k], until_s[k], factor[k]
+        return factor[k]
 
     return travel_factor
 
