@@ -7,6 +7,34 @@ import numpy as np
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
 from sim.scenario import Scenario, scenario_from_dict
 
+# a two-base, two-site world for studies: base a (2 engines) near s1, base b (1 engine) near s2
+TWO_BASES = [
+    {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 2}]},
+    {"id": "b", "lon": 121.1, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
+]
+TWO_SITES = [
+    {"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 300},
+    {"id": "s2", "lon": 121.1, "lat": 30.0, "incidents_per_yr": 200},
+]
+TWO_BY_TWO_TRAVEL_S = [[120.0, 600.0], [500.0, 90.0]]
+
+
+def two_site_raw(name: str, **extra) -> dict:
+    """The scenario mapping of the two-base, two-site world (30 days, 3 replications, exponential 40 min calls)."""
+    import copy
+
+    raw = {
+        "name": name,
+        "horizon_days": 30,
+        "replications": 3,
+        "bases": TWO_BASES,
+        "sites": TWO_SITES,
+        "incident_types": {"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": 40}}}},
+        "incident_mix": {"site": {"call": 1.0}},
+        "response_plans": {"call": {1: {"engine": 1}}},
+    }
+    return copy.deepcopy(raw | extra)
+
 
 def base(base_id: str, turnout_min: float = 1, jurisdiction: str = "local", lon: float = 121.0, **units: int) -> dict:
     """A base of a tiny scenario: ``base("a", 2, engine=1, hazmat=1)``."""

@@ -7,7 +7,6 @@ file is validated whole before its first cell runs.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
@@ -28,34 +27,15 @@ from sim.errors import RescuesimError, ScenarioError
 from sim.studies.files import load_study, run_study
 from sim.studies.variants import Variant, run_variants
 from sim.world import build_world, load_network, world_from_matrix
+from tests.helpers import TWO_BASES, TWO_BY_TWO_TRAVEL_S, TWO_SITES, two_site_raw
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
-BASES = [
-    {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 2}]},
-    {"id": "b", "lon": 121.1, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
-]
-SITES = [
-    {"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 300},
-    {"id": "s2", "lon": 121.1, "lat": 30.0, "incidents_per_yr": 200},
-]
-TRAVEL = [[120.0, 600.0], [500.0, 90.0]]
+BASES, SITES, TRAVEL = TWO_BASES, TWO_SITES, TWO_BY_TWO_TRAVEL_S
 
 
 def _raw(**extra) -> dict:
-    return copy.deepcopy(
-        {
-            "name": "integrity",
-            "horizon_days": 30,
-            "replications": 3,
-            "bases": BASES,
-            "sites": SITES,
-            "incident_types": {"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": 40}}}},
-            "incident_mix": {"site": {"call": 1.0}},
-            "response_plans": {"call": {1: {"engine": 1}}},
-        }
-        | extra
-    )
+    return two_site_raw("integrity", **extra)
 
 
 def _write_yaml(path: Path, raw: dict) -> Path:
@@ -76,9 +56,9 @@ def _study(tmp_path, scenario_raw: dict, **study_extra) -> Path:
     return _write_yaml(tmp_path / "study.yaml", study)
 
 
-def _run(study_path: Path, results: Path) -> tuple[pd.DataFrame, list[str]]:
+def _run(study_path: Path, results: Path, world_for=_matrix_worlds) -> tuple[pd.DataFrame, list[str]]:
     said: list[str] = []
-    folder = run_study(load_study(study_path), results, world_for=_matrix_worlds, workers=1, progress=said.append)
+    folder = run_study(load_study(study_path), results, world_for=world_for, workers=1, progress=said.append)
     return pd.read_csv(folder / "study.csv"), said
 
 
@@ -122,15 +102,14 @@ def test_a_changed_referenced_file_redoes_the_cells(tmp_path):
         parks=[{"id": "east", "risk_grade": "B", "installations_file": "east.csv"}],
         incident_mix={"site": {"call": 1.0}, "tank_farm": {"call": 1.0}},
     )
-    global TRAVEL
-    saved, TRAVEL = TRAVEL, [[120.0, 130.0], [500.0, 510.0]]
-    try:
-        study = _study(tmp_path, raw)
-        first, _ = _run(study, tmp_path / "results")
-        inst.write_text("id,kind,lon,lat,incidents_per_yr\nt1,tank_farm,121.0,30.0,1000\n", encoding="utf-8")
-        table, said = _run(study, tmp_path / "results")
-    finally:
-        TRAVEL = saved
+
+    def world_for(variant):  # a park installation and s1 (the park's site is listed first)
+        return world_from_matrix(variant, [[120.0, 130.0], [500.0, 510.0]])
+
+    study = _study(tmp_path, raw)
+    first, _ = _run(study, tmp_path / "results", world_for)
+    inst.write_text("id,kind,lon,lat,incidents_per_yr\nt1,tank_farm,121.0,30.0,1000\n", encoding="utf-8")
+    table, said = _run(study, tmp_path / "results", world_for)
     assert all("file east.csv changed" in s for s in said), said
     assert (table["incidents"] > first["incidents"]).all()
 

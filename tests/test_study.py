@@ -11,30 +11,13 @@ from sim.studies.drills import drill_table, drill_variants
 from sim.studies.files import load_study, run_study, study_cells
 from sim.studies.variants import run_variants
 from sim.world import world_from_matrix
-from tests.helpers import tiny_scenario
+from tests.helpers import TWO_BASES, TWO_BY_TWO_TRAVEL_S, TWO_SITES, tiny_scenario, two_site_raw
 
-BASES = [
-    {"id": "a", "lon": 121.0, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 2}]},
-    {"id": "b", "lon": 121.1, "lat": 30.0, "turnout_min": 1, "units": [{"type": "engine", "count": 1}]},
-]
-SITES = [
-    {"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": 300},
-    {"id": "s2", "lon": 121.1, "lat": 30.0, "incidents_per_yr": 200},
-]
-TRAVEL = [[120.0, 600.0], [500.0, 90.0]]
+BASES, SITES, TRAVEL = TWO_BASES, TWO_SITES, TWO_BY_TWO_TRAVEL_S
 
 
 def _scenario_file(tmp_path, **extra):
-    raw = {
-        "name": "tiny study",
-        "horizon_days": 30,
-        "replications": 3,
-        "bases": BASES,
-        "sites": SITES,
-        "incident_types": {"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": 40}}}},
-        "incident_mix": {"site": {"call": 1.0}},
-        "response_plans": {"call": {1: {"engine": 1}}},
-    } | extra
+    raw = two_site_raw("tiny study", **extra)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
     return path
