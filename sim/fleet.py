@@ -171,12 +171,22 @@ class Fleet:
 
     # -- a dispatch and a release -------------------------------------------------------------------------------
     def send(
-        self, unit: int, site: int, now: float, u_turnout: float, activation_s: float, travel_factor
-    ) -> tuple[float, float, float]:
-        """Dispatch the unit now to a site (an at-base drill ends, and still counts): when it is mobilised (after
-        ``activation_s``), en route (after its turnout, drawn from ``u_turnout`` and slowed by its proficiency,
-        plus any recall delay) and at the road's end (``travel_factor(at_s)``: congestion on a trip starting then).
-        One call for the whole departure: the dispatch hot path."""
+        self,
+        unit: int,
+        incident: int,
+        site: int,
+        now: float,
+        u_turnout: float,
+        mutual_aid: bool,
+        activation_s: float,
+        access_s: float,
+        travel_factor,
+    ) -> float:
+        """Dispatch the unit now to an incident's site (an at-base drill ends, and still counts) and log its
+        departure; return when it is on scene. It is mobilised after ``activation_s`` (of mutual aid), en route after
+        its turnout (drawn from ``u_turnout``, slowed by its proficiency, plus any recall delay), at the road's end
+        after the drive (``travel_factor(at_s)``: congestion on a trip starting then), on scene after the last leg
+        ``access_s``. One call for the whole departure: the dispatch hot path."""
         recall_s = self.recall_s[unit]  # read before the drill ends: ending it clears the recall delay
         if self.status[unit] == DRILL_AT_BASE:
             self.end_drill(unit, now)
@@ -189,13 +199,19 @@ class Fleet:
         turnout_s = tables.turnout_s[unit](u_turnout) * (1.0 + self.turnout_penalty * (1.0 - p)) + recall_s
         mobilised_at = now + activation_s
         en_route_at = mobilised_at + turnout_s
-        return mobilised_at, en_route_at, en_route_at + tables.travel_out_s[unit][site] * travel_factor(en_route_at)
+        road_end_at = en_route_at + tables.travel_out_s[unit][site] * travel_factor(en_route_at)
+        on_scene_at = road_end_at + access_s
+        self.log.dispatched(now, mobilised_at, en_route_at, road_end_at, on_scene_at, incident, unit, mutual_aid)
+        return on_scene_at
 
-    def release(self, unit: int, site: int, now: float, released_at_s: float, access_s: float, travel_factor) -> float:
+    def release(
+        self, unit: int, incident: int, site: int, now: float, released_at_s: float, access_s: float, travel_factor
+    ) -> float:
         """The unit's incident is cleared now: it leaves the scene at ``released_at_s`` (now, or when it arrives if
-        still on its way), takes the last leg back and drives to base; returns when it is back there."""
+        still on its way), takes the last leg back and drives to base; logs it and returns when it is back."""
         drive_s = self.tables.travel_in_s[unit][site] * travel_factor(released_at_s + access_s)
         back_at_s = released_at_s + (access_s + drive_s)
+        self.log.returned(released_at_s, back_at_s, incident, unit)
         self.set_status(unit, RETURNING, now)
         self.next_change_s[unit] = back_at_s
         return back_at_s

@@ -232,9 +232,8 @@ class Model:
         fixed = self.fixed
         u = float(self.u_turnout[i, len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
         activation_s = fixed.activation_s if mutual_aid else 0.0
-        mobilised_at, en_route_at, road_end_at = self.fleet.send(unit, site, now, u, activation_s, self.travel_factor)
-        on_scene_at = road_end_at + fixed.access_s[site]
-        self.log.dispatched(now, mobilised_at, en_route_at, road_end_at, on_scene_at, i, unit, mutual_aid)
+        access_s = fixed.access_s[site]
+        on_scene_at = self.fleet.send(unit, i, site, now, u, mutual_aid, activation_s, access_s, self.travel_factor)
         inc.dispatched.append((unit, on_scene_at))
         if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
             inc.first_due_s = on_scene_at
@@ -279,12 +278,10 @@ class Model:
         site = inc.site
         access_s = self.fixed.access_s[site]
         release = self.fleet.release
-        returned = self.log.returned
         travel_factor = self.travel_factor
         for unit, on_scene_at in sorted(inc.dispatched, key=_ON_SCENE_AT):  # first on scene, first to leave
-            released_at = max(now, on_scene_at)
-            back_at = release(unit, site, now, released_at, access_s, travel_factor)
-            returned(released_at, back_at, i, unit)
+            released_at = now if now > on_scene_at else on_scene_at
+            back_at = release(unit, i, site, now, released_at, access_s, travel_factor)
             if self.waiting:
                 self._wake_at(unit, back_at)
 
