@@ -83,13 +83,35 @@ class NearestEta:
         self._scan: dict[tuple[str, int], list[tuple[float, int, float, bool]]] = {}
 
     def assign(self, site: int, wanted: Mapping[str, int], fleet: FleetView, travel_factor: float) -> list[Choice]:
-        """For each wanted type in turn, the best ``count`` units (see :meth:`choose`)."""
-        if len(wanted) == 1:  # the common case, without building a second list
-            ((unit_type, count),) = wanted.items()
-            return self.choose(site, unit_type, count, fleet.available, fleet.expected_turnout_s, travel_factor)
+        """For each wanted type in turn, the best ``count`` units of that type, best first (fewer if not enough
+        are available).
+
+        Local units that can arrive within the limit come first, by ETA; then every other unit (local ones beyond
+        the limit, and mutual aid with its activation delay added) by ETA. Ties go to the lower unit index.
+        ``travel_factor`` (>= 1: congestion now) multiplies the road travel times.
+        """
         chosen: list[Choice] = []
+        available, expected_turnout_s = fleet.available, fleet.expected_turnout_s
+        limit_s, activation_s, local_of = self._local_limit_s, self._activation_s, self._local
+        access_s = self._access[site]
         for unit_type, count in wanted.items():
-            chosen += self.choose(site, unit_type, count, fleet.available, fleet.expected_turnout_s, travel_factor)
+            best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted as the ranking sorts
+            order = self._scan.get((unit_type, site)) or self._scan_order(site, unit_type)
+            for bound_s, unit, road_s, local in order:
+                if len(best) == count:
+                    beyond, worst_s, _ = best[-1]
+                    if bound_s > worst_s and (not beyond or bound_s > limit_s):
+                        break  # nobody left can beat the chosen ones
+                if not available[unit]:
+                    continue
+                eta = expected_turnout_s(unit) + road_s * travel_factor + access_s
+                key = (eta > limit_s, eta, unit) if local else (True, eta + activation_s, unit)
+                if len(best) < count:
+                    bisect.insort(best, key)
+                elif key < best[-1]:
+                    best.pop()
+                    bisect.insort(best, key)
+            chosen += [(unit, not local_of[unit], eta) for _, eta, unit in best]
         return chosen
 
     def choose(
@@ -101,31 +123,8 @@ class NearestEta:
         expected_turnout_s: Callable[[int], float],
         travel_factor: float = 1.0,
     ) -> list[Choice]:
-        """Up to ``count`` units for one requirement, best first (fewer if not enough are available).
-
-        Local units that can arrive within the limit come first, by ETA; then every other unit (local ones beyond
-        the limit, and mutual aid with its activation delay added) by ETA. Ties go to the lower unit index.
-        ``travel_factor`` (>= 1: congestion now) multiplies the road travel times.
-        """
-        best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted; a key sorts as the ranking does
-        limit_s = self._local_limit_s
-        access_s = self._access[site]
-        order = self._scan.get((unit_type, site)) or self._scan_order(site, unit_type)
-        for bound_s, unit, road_s, local in order:
-            if len(best) == count:
-                beyond, worst_s, _ = best[-1]
-                if bound_s > worst_s and (not beyond or bound_s > limit_s):
-                    break  # nobody left can beat the chosen ones
-            if not available[unit]:
-                continue
-            eta = expected_turnout_s(unit) + road_s * travel_factor + access_s
-            key = (eta > limit_s, eta, unit) if local else (True, eta + self._activation_s, unit)
-            if len(best) < count:
-                bisect.insort(best, key)
-            elif key < best[-1]:
-                best.pop()
-                bisect.insort(best, key)
-        return [(unit, not self._local[unit], eta) for _, eta, unit in best]
+        """:meth:`assign` for one requirement, given the availability and expected turnout directly."""
+        return self.assign(site, {unit_type: count}, _View(available, expected_turnout_s), travel_factor)
 
     def _scan_order(self, site: int, unit_type: str) -> list[tuple[float, int, float, bool]]:
         """The units of a type by a lower bound of their estimated arrival at a site, each with its road time and
@@ -138,6 +137,13 @@ class NearestEta:
             rows.append((bound_s if local else bound_s + self._activation_s, unit, road_s, local))
         self._scan[unit_type, site] = rows = sorted(rows)
         return rows
+
+
+class _View:
+    """A :class:`FleetView` made of an availability list and a turnout function (for :meth:`NearestEta.choose`)."""
+
+    def __init__(self, available: Sequence[bool], expected_turnout_s: Callable[[int], float]) -> None:
+        self.available, self.expected_turnout_s = available, expected_turnout_s
 
 
 def make_policy(world: World) -> DispatchPolicy:

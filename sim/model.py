@@ -200,15 +200,17 @@ class Model:
         now = self.now
         fleet = self.fleet
         next_change_s = fleet.next_change_s
-        wanted = dict(sorted(inc.outstanding.items()))
+        wanted = inc.outstanding
+        if len(wanted) > 1:
+            wanted = dict(sorted(wanted.items()))  # types in alphabetical order
         for unit_type in wanted:  # bring the units the policy will look at up to the present
             for unit in fleet.units_of_type[unit_type]:
                 if next_change_s[unit] <= now:  # a unit free again now with a wake due: its wake starts its drills
                     fleet.catch_up(unit, now, start_drills=self.wake_at_s[unit] != now)
         fleet.now = now
         chosen = self.policy.assign(inc.site, wanted, fleet, self.travel_factor(now))
-        for unit, mutual_aid, _ in chosen:
-            self._dispatch(unit, inc, mutual_aid, now)
+        if chosen:
+            self._dispatch(inc, chosen, now)
         if len(chosen) < sum(wanted.values()):
             unit_type = fleet.unit_type
             for unit, _, _ in chosen:
@@ -226,18 +228,23 @@ class Model:
                 inc.first_arrival_at_s = at_s
                 self._start_work(inc, at_s, prof)
 
-    def _dispatch(self, unit: int, inc: _Incident, mutual_aid: bool, now: float) -> None:
-        """Send a unit: its activation, turnout, road travel and last leg are fixed now and logged."""
+    def _dispatch(self, inc: _Incident, chosen: list, now: float) -> None:
+        """Send the chosen units: each one's activation, turnout, road travel and last leg are fixed now and logged
+        (the k-th unit sent to an incident draws its turnout from the incident's k-th uniform)."""
         i, site = inc.index, inc.site
         fixed = self.fixed
-        u = float(self.u_turnout[i, len(inc.dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
-        activation_s = fixed.activation_s if mutual_aid else 0.0
-        access_s = fixed.access_s[site]
-        on_scene_at = self.fleet.send(unit, i, site, now, u, mutual_aid, activation_s, access_s, self.travel_factor)
-        inc.dispatched.append((unit, on_scene_at))
-        if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
-            inc.first_due_s = on_scene_at
-            inc.first_unit = unit
+        send = self.fleet.send
+        u_turnout = self.u_turnout
+        access_s, travel_factor = fixed.access_s[site], self.travel_factor
+        dispatched = inc.dispatched
+        for unit, mutual_aid, _ in chosen:
+            u = float(u_turnout[i, len(dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
+            activation_s = fixed.activation_s if mutual_aid else 0.0
+            on_scene_at = send(unit, i, site, now, u, mutual_aid, activation_s, access_s, travel_factor)
+            dispatched.append((unit, on_scene_at))
+            if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
+                inc.first_due_s = on_scene_at
+                inc.first_unit = unit
 
     def _first_arrival(self, inc: _Incident, unit: int) -> None:
         """Escalate if late; start the work clock. (A unit overtaken by a later dispatch finds the work begun.)"""
