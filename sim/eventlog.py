@@ -141,22 +141,6 @@ class LogWriter:
     def __init__(self) -> None:
         self.records: list[float] = []
 
-    def row(
-        self, kind: EventKind, at_s: float, incident: int | None = None, unit: int | None = None, value: float = 0.0
-    ) -> None:
-        """Any single row."""
-        self.records += (
-            _ROW,
-            at_s,
-            float(kind),
-            _NO_ID if incident is None else incident,
-            _NO_ID if unit is None else unit,
-            value,
-            0.0,
-            0.0,
-            0.0,
-        )
-
     def call(self, at_s: float, incident: int, level: int) -> None:
         self.records += (_ROW, at_s, _CALL, incident, _NO_ID, level, 0.0, 0.0, 0.0)
 

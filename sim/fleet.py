@@ -4,7 +4,7 @@
 millions of times) behind methods: :meth:`Fleet.set_status` is the one place a status changes; :meth:`Fleet.send`
 and :meth:`Fleet.release` are a dispatch and a release; :meth:`Fleet.catch_up` plays what a unit does by itself
 (returning to base, drills due, drills ending) up to a moment, lazily, writing the rows to the log.
-:meth:`Fleet.road_out_s` and :meth:`Fleet.road_in_s` are the road travel of a unit (today from and to its home
+:meth:`Fleet.road_out_s` (and ``send`` / ``release``) are the road travel of a unit (today from and to its home
 base), so that a unit that is elsewhere is a new status and travel rule here, not a change of the model.
 
 What every replication of a world reads (each unit's base, type, turnout draws and drill plan) is
@@ -52,7 +52,6 @@ class UnitDrillTables:
 class FleetTables:
     """What every replication of a world reads about its units: plain lists and constants."""
 
-    unit_base: list[int]
     unit_type: list[str]
     units_of_type: dict[str, list[int]]
     travel_out_s: list[list[float]]  # each unit's road seconds from its base to each site (rows shared by base)
@@ -75,7 +74,6 @@ def fleet_tables(world: World) -> FleetTables:
     for unit, unit_type in enumerate(world.units.unit_type):
         units_of_type.setdefault(unit_type, []).append(unit)
     return FleetTables(
-        unit_base=unit_base,
         unit_type=list(world.units.unit_type),
         units_of_type=units_of_type,
         travel_out_s=[out_rows[b] for b in unit_base],
@@ -130,7 +128,7 @@ class Fleet:
         self.unit_type = tables.unit_type
         self.turnout_mean_s, self.turnout_penalty = tables.turnout_mean_s, tables.turnout_penalty
         self.half_life_s = drills.half_life_s
-        n = len(tables.unit_base)
+        n = len(tables.unit_type)
         self.status = [AVAILABLE] * n
         self.status_since = [0.0] * n
         self.available = [True] * n
@@ -164,10 +162,6 @@ class Fleet:
     def road_out_s(self, unit: int, site: int) -> float:
         """Free-flow road seconds from where the unit is to a site's road node (today: from its base)."""
         return self.tables.travel_out_s[unit][site]
-
-    def road_in_s(self, unit: int, site: int) -> float:
-        """Free-flow road seconds from a site's road node back to the unit's base."""
-        return self.tables.travel_in_s[unit][site]
 
     # -- a dispatch and a release -------------------------------------------------------------------------------
     def send(

@@ -109,21 +109,18 @@ class Model:
         self._plans: dict[tuple[str, int], dict[str, int]] = {}
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
-    def _at(self, at_s: float, callback, *args) -> None:
+    def _at(self, at_s: float, callback, *args, priority: int = simpy.core.NORMAL) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
-        ``now + (at_s - now)`` may differ from it in the last bit)."""
-        simpy.Timeout(self.env, at_s - self.now, (at_s, callback, args)).callbacks.append(self._fire)
-
-    def _at_before_calls(self, at_s: float, priority: int, callback, *args) -> None:
-        """``_at`` for what must happen before the calls and first arrivals of the same instant: clearings
-        (``_CLEARING``), then units free again (``_FREE_AGAIN``), so that a waiting incident gets a unit back at
-        the instant a new call comes, and an incident cleared at that instant gets none."""
+        ``now + (at_s - now)`` may differ from it in the last bit). At one instant, events of a lower ``priority``
+        come first: clearings (``_CLEARING``), then units free again (``_FREE_AGAIN``), then calls and first
+        arrivals, so that a waiting incident gets a unit back at the instant a new call comes, and an incident
+        cleared at that instant gets none."""
         event = simpy.Event(self.env)
-        event._ok, event._value = True, (at_s, callback, args)  # what simpy.Timeout sets, at another priority
+        event._ok, event._value = True, (at_s, callback, args)  # what simpy.Timeout sets, at any priority
         self.env.schedule(event, priority, at_s - self.now)
         event.callbacks.append(self._fire)
 
-    def _fire(self, event: simpy.Timeout) -> None:
+    def _fire(self, event: simpy.Event) -> None:
         self.now, callback, args = event.value
         callback(*args)
 
@@ -269,7 +266,7 @@ class Model:
     def _start_work(self, inc: _Incident, at_s: float, prof: float) -> None:
         """The work clock starts at the first arrival: time the clearing."""
         work_s = self.work_s[inc.index][inc.level - 1] * slowdown(prof, self.fixed.on_scene_penalty)
-        self._at_before_calls(at_s + work_s, _CLEARING, self._clear, inc)
+        self._at(at_s + work_s, self._clear, inc, priority=_CLEARING)
 
     def _clear(self, inc: _Incident) -> None:
         """Work done: requirements still unfilled are withdrawn; every unit sent leaves the scene (a unit still on
@@ -319,7 +316,7 @@ class Model:
         if self.wake_at_s[unit] != at_s:
             self.wake_at_s[unit] = at_s
             self.free_at.setdefault(at_s, []).append(unit)
-            self._at_before_calls(at_s, _FREE_AGAIN, self._wake, unit)
+            self._at(at_s, self._wake, unit, priority=_FREE_AGAIN)
 
     def _wake(self, unit: int) -> None:
         """The units free again now (the first of their wakes handles them all: they are free together) go to the

@@ -127,13 +127,19 @@ def _commit(run: RunDir) -> Path:
     raise AssertionError("unreachable")
 
 
-def replace_files(staging: Path, folder: Path) -> None:
-    """Move every file of ``staging`` into ``folder`` (replacing files of the same name), then remove ``staging``.
-    Ctrl-C is held off meanwhile, so the folder ends with all of the new files or, on an error, none."""
-    with interrupts_deferred():
-        for path in sorted(staging.iterdir()):
-            os.replace(path, folder / path.name)
-    shutil.rmtree(staging, ignore_errors=True)
+@contextmanager
+def files_replaced(folder: Path, prefix: str = ".partial-") -> Iterator[Path]:
+    """Yield a hidden staging folder inside ``folder`` to write files into; when the block ends normally, move
+    every file into ``folder`` (replacing files of the same name) with Ctrl-C held off, so the folder ends with all
+    of the new files or, on an error or interrupt (the staging folder is then removed), none of them."""
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    try:
+        yield staging
+        with interrupts_deferred():
+            for path in sorted(staging.iterdir()):
+                os.replace(path, Path(folder) / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_table(df: pd.DataFrame, folder: Path, stem: str) -> None:

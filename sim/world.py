@@ -86,6 +86,7 @@ def build_world(
         travel.outbound_s[rows][:, site_node],
         travel.inbound_s[rows][:, site_node],
         site_snap_m / (sites.access_kph / 3.6),
+        sites=sites,
         site_node=site_node,
         base_node=base_node,
         site_snap_m=site_snap_m,
@@ -93,10 +94,19 @@ def build_world(
     )
 
 
-def world_from_matrix(scenario: Scenario, travel_out_s, travel_in_s=None, access_s=None, **network_fields) -> World:
+def world_from_matrix(
+    scenario: Scenario,
+    travel_out_s,
+    travel_in_s=None,
+    access_s=None,
+    *,
+    sites: SiteTable | None = None,
+    **network_fields,
+) -> World:
     """A world with given base-to-site travel times (seconds): what :func:`build_world` ends with, and what tests
-    and benchmarks without a network call directly. ``network_fields`` are the snapping results, if any."""
-    sites = build_sites(scenario)
+    and benchmarks without a network call directly. ``sites``: the scenario's site table when the caller has built
+    it already; ``network_fields`` are the snapping results, if any."""
+    sites = build_sites(scenario) if sites is None else sites
     bases = active_bases(scenario)
     out_s = np.asarray(travel_out_s, dtype=float).reshape(len(bases), len(sites))
     in_s = out_s if travel_in_s is None else np.asarray(travel_in_s, dtype=float).reshape(out_s.shape)
@@ -139,6 +149,7 @@ def variant_world(world: World, scenario: Scenario, network=None, *, workers: in
         world.travel_out_s[rows, cols],
         world.travel_in_s[rows, cols],
         access_s,
+        sites=sites,
         site_node=None if world.site_node is None else world.site_node[site_ix],
         base_node=None if world.base_node is None else world.base_node[base_ix],
         site_snap_m=None if world.site_snap_m is None else world.site_snap_m[site_ix],

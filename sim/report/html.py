@@ -76,19 +76,11 @@ def build_report(
 def rebuild_report(run_dir: Path) -> Path:
     """Build the report of a results folder anew beside it and replace the old report, map and GeoPackage only
     once all three are complete (an error or Ctrl-C leaves the old ones as they were)."""
-    import shutil
-    import tempfile
-
-    from sim.results import replace_files
+    from sim.results import files_replaced
 
     run_dir = Path(run_dir)
-    staging = Path(tempfile.mkdtemp(prefix=".report-partial-", dir=run_dir))
-    try:
+    with files_replaced(run_dir, prefix=".report-partial-") as staging:
         build_report(run_dir, out_dir=staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replace_files(staging, run_dir)
     return run_dir / "report.html"
 
 

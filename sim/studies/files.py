@@ -145,7 +145,7 @@ def run_study(
     variant scenario into a world (default: on the scenario's road network, loaded once).
     """
     from sim.provenance import run_fingerprint
-    from sim.results import replace_files
+    from sim.results import files_replaced
     from sim.scenario import load_scenario
 
     scenario = load_scenario(spec.scenario)
@@ -162,28 +162,18 @@ def run_study(
         replications = spec.replications or variant.replications
         fingerprint = run_fingerprint(world, seed=seed, replications=replications)
         cell_dir = folder / "cells" / f"{slugify(cell.name)[:60]}-{fingerprint.key[:12]}"
-        if _finished(cell_dir, fingerprint):
-            status = "reused (inputs unchanged)"
-        else:
-            status = _why_run(before.get(cell.name), fingerprint)
+        reused = _finished(cell_dir, fingerprint)
         if progress:
+            status = "reused (inputs unchanged)" if reused else _why_run(before.get(cell.name), fingerprint)
             progress(f"{cell.name}: {status}")
-        if not status.startswith("reused"):
+        if not reused:
             result = run_replications(world, replications=replications, seed=seed, workers=workers, dask=dask)
             _write_cell(cell_dir, cell, result, fingerprint)
         rows.append(_cell_row(cell, cell_dir))
         record.append({"cell": cell.name, "cell_id": cell_dir.name, "fingerprint": fingerprint.to_json()})
-    table = pd.DataFrame(rows)
-    staging = folder / f".partial-study-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        table.to_csv(staging / "study.csv", index=False, lineterminator="\n")
+    with files_replaced(folder, prefix=".partial-study-") as staging:
+        pd.DataFrame(rows).to_csv(staging / "study.csv", index=False, lineterminator="\n")
         write_json({"study": spec.name, "scenario": str(spec.scenario), "cells": record}, staging / "study.json")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replace_files(staging, folder)
     return folder
 
 
