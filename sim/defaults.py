@@ -40,6 +40,52 @@ OFFROAD_KPH = 8.0
 # Last stretch from the road node to an installation (internal plant roads). ASSUMPTION.
 ACCESS_KPH = 15.0
 
+# --- Everyday calls ---------------------------------------------------------------------------------------
+# Fire and rescue stations answer far more everyday calls than hazardous-chemical incidents, and with the same
+# engines. Order of magnitude: London Fire Brigade's 102 stations attend about 100,000 incidents a year (LFB
+# incident records, london.gov.uk), about 1,000 per station; a busy urban station answers a thousand calls a year.
+# The national statistics of China's fire and rescue service count fires, emergency rescue (road accidents,
+# technical rescue) and social assistance as the main call kinds. Types, shares, plans and on-scene times below are
+# ASSUMPTIONS for a planning study: replace them with the local call records (a replay file calibrates them).
+EVERYDAY_INCIDENT_TYPES: dict[str, dict] = {
+    "building_fire": {
+        "severity": {1: 0.95, 2: 0.05},
+        "on_scene_min": {"lognormal": {"median": 40, "p90": 110}},
+    },
+    "small_fire": {  # vehicle, rubbish, grass: one engine
+        "severity": {1: 1.0},
+        "on_scene_min": {"lognormal": {"median": 20, "p90": 45}},
+    },
+    "road_accident": {
+        "severity": {1: 0.9, 2: 0.1},
+        "on_scene_min": {"lognormal": {"median": 35, "p90": 80}},
+    },
+    "technical_rescue": {  # trapped persons, lifts, water, heights
+        "severity": {1: 0.9, 2: 0.1},
+        "on_scene_min": {"lognormal": {"median": 45, "p90": 120}},
+    },
+    "social_assistance": {  # lock-outs, animals, pumping out, alarms
+        "severity": {1: 1.0},
+        "on_scene_min": {"lognormal": {"median": 25, "p90": 60}},
+    },
+}
+EVERYDAY_MIX: dict[str, float] = {
+    "building_fire": 0.15,
+    "small_fire": 0.20,
+    "road_accident": 0.20,
+    "technical_rescue": 0.15,
+    "social_assistance": 0.30,
+}
+EVERYDAY_RESPONSE_PLANS: dict[str, dict[int, dict[str, int]]] = {
+    "building_fire": {1: {"engine": 2}, 2: {"engine": 3, "aerial": 1}},
+    "small_fire": {1: {"engine": 1}},
+    "road_accident": {1: {"engine": 1}, 2: {"engine": 2, "heavy_rescue": 1}},
+    "technical_rescue": {1: {"engine": 1}, 2: {"engine": 1, "heavy_rescue": 1}},
+    "social_assistance": {1: {"engine": 1}},
+}
+# From the road node to the door of an everyday call (street, yard, stairs). ASSUMPTION.
+EVERYDAY_ACCESS_KPH = 10.0
+
 # --- Incident types ----------------------------------------------------------------------------------------
 # Severity levels follow the State Council accident grades 一般 / 较大 / 重大 / 特别重大 (levels 1-4,
 # 生产安全事故报告和调查处理条例, 2007). Shares and on-scene times are ASSUMPTIONS for a planning study.
@@ -71,7 +117,7 @@ DEFAULT_INCIDENT_TYPES: dict[str, dict] = {
         "on_scene_min": {"lognormal": {"median": 180, "p90": 600}},
         "escalation_min": {"lognormal": {"median": 20, "p90": 45}},
     },
-}
+} | EVERYDAY_INCIDENT_TYPES
 
 # Which incident types arise at which kind of source, with relative weights. ASSUMPTION guided by the
 # accident-type shares reported for Chinese hazardous-chemical accidents (fire and explosion about half,
@@ -84,6 +130,7 @@ DEFAULT_INCIDENT_MIX: dict[str, dict[str, float]] = {
     "other": {"fire": 0.6, "leak_spill": 0.4},
     "site": {"fire": 1.0},
     "pipeline": {"leak_spill": 0.6, "pipeline_rupture": 0.3, "fire": 0.1},
+    "everyday": EVERYDAY_MIX,
 }
 
 # The plan of an incident type with no plan of its own (scenario field default_response_plan). ASSUMPTION: the
@@ -123,7 +170,7 @@ DEFAULT_RESPONSE_PLANS: dict[str, dict[int, dict[str, int]]] = {
         3: {"engine": 3, "foam": 1, "hazmat": 2},
         4: {"engine": 4, "foam": 2, "hazmat": 2, "command": 1},
     },
-}
+} | EVERYDAY_RESPONSE_PLANS
 
 # --- Forces ------------------------------------------------------------------------------------------------
 UNIT_TYPES = ("engine", "foam", "hazmat", "aerial", "decon", "command", "heavy_rescue", "water_tanker")

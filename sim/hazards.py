@@ -9,6 +9,7 @@ uniform in a fixed order whatever the bases or drills, so that variants face ide
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from sim import defaults
-from sim.geo import haversine_m
+from sim.calendar import Calendar, RateProfile
+from sim.geo import grid_in_ring, haversine_m
 from sim.scenario import MAX_LEVEL, Pipeline, Scenario
 
 TURNOUT_DRAWS_PER_INCIDENT = 16
@@ -30,11 +32,12 @@ class SourceKind(StrEnum):
     PARK = "park"  # an installation of a chemical park
     PIPELINE = "pipeline"  # a piece of a pipeline
     SITE = "site"  # a generic site given by the scenario
+    EVERYDAY = "everyday"  # a point of a call area (everyday calls)
 
 
 def source_group(source: np.ndarray, in_hca: np.ndarray) -> np.ndarray:
     """The label of each incident's source group for tables and figures: park, pipeline (HCA), pipeline (outside
-    HCA) or site (the one place these labels are spelled)."""
+    HCA), site or everyday (the one place these labels are spelled)."""
     source = np.asarray(source).astype(str)
     pipe = source == SourceKind.PIPELINE
     hca = pipe & np.asarray(in_hca, dtype=bool)
@@ -60,6 +63,8 @@ class SiteTable:
     lat: np.ndarray
     rate_per_s: np.ndarray
     access_kph: np.ndarray  # speed over the last leg from the road node to the site
+    profile: np.ndarray  # index into the scenario's time profiles in sorted order of their names, -1: flat
+    replayed: np.ndarray  # bool: the place of a replayed historical call (never drawn by the generator)
 
     def __len__(self) -> int:
         return len(self.site_id)
@@ -128,14 +133,15 @@ def pipeline_pieces(line: Pipeline) -> dict[str, np.ndarray]:
 
 
 def build_sites(scenario: Scenario) -> SiteTable:
-    """All incident sites of a scenario with their rates."""
+    """All incident sites of a scenario with their rates (then the points of call areas, then replayed calls)."""
     rows: dict[str, list] = {k: [] for k in SiteTable.__dataclass_fields__}
+    profiles = profile_index(scenario)
 
     def add(**kw) -> None:
         for key, value in kw.items():
             rows[key].append(value)
 
-    def add_point(site_id, name, source, kind, owner, lon, lat, rate_per_yr, access_kph) -> None:
+    def add_point(site_id, name, source, kind, owner, lon, lat, rate_per_yr, access_kph, profile, replayed=False):
         """A site at a point (not on a line): no km, no piece, outside any HCA."""
         add(
             site_id=site_id,
@@ -150,6 +156,8 @@ def build_sites(scenario: Scenario) -> SiteTable:
             lat=lat,
             rate_per_s=rate_per_yr / SECONDS_PER_YEAR,
             access_kph=access_kph,
+            profile=profiles[profile],
+            replayed=replayed,
         )
 
     for pi, park in enumerate(scenario.parks):
@@ -164,6 +172,7 @@ def build_sites(scenario: Scenario) -> SiteTable:
                 inst.lat,
                 installation_rate_per_yr(scenario, pi, ii),
                 defaults.ACCESS_KPH,
+                park.profile,
             )
     for line in scenario.pipelines:
         pieces = pipeline_pieces(line)
@@ -181,6 +190,8 @@ def build_sites(scenario: Scenario) -> SiteTable:
                 lat=pieces["lat"][k],
                 rate_per_s=pieces["rate_per_yr"][k] / SECONDS_PER_YEAR,
                 access_kph=line.offroad_kph,
+                profile=profiles[line.profile],
+                replayed=False,
             )
     for site in scenario.sites:
         add_point(
@@ -193,12 +204,96 @@ def build_sites(scenario: Scenario) -> SiteTable:
             site.lat,
             site.incidents_per_yr,
             site.access_kph or defaults.ACCESS_KPH,
+            site.profile,
+        )
+    for area in scenario.call_areas:
+        lon, lat = grid_in_ring(area.polygon, area.cell_m)
+        if len(lon) == 0:  # an area smaller than a cell: one point at its vertices' mean
+            ring = np.asarray(area.polygon, dtype=float)
+            lon, lat = ring[:, 0].mean(keepdims=True), ring[:, 1].mean(keepdims=True)
+        for k in range(len(lon)):
+            add_point(
+                f"{area.id}#{k}",
+                area.name or area.id,
+                SourceKind.EVERYDAY,
+                "everyday",
+                area.id,
+                float(lon[k]),
+                float(lat[k]),
+                area.calls_per_yr / len(lon),
+                defaults.EVERYDAY_ACCESS_KPH,
+                area.profile,
+            )
+    for call in replayed_calls(scenario):
+        add_point(
+            call.id,
+            call.id,
+            call.source,
+            "site",  # never drawn: any mix
+            "replay",
+            call.lon,
+            call.lat,
+            0.0,
+            defaults.ACCESS_KPH,
+            None,
+            replayed=True,
         )
     arrays = {k: np.asarray(v) for k, v in rows.items()}
     arrays["in_hca"] = arrays["in_hca"].astype(bool)
+    arrays["replayed"] = arrays["replayed"].astype(bool)
+    arrays["profile"] = arrays["profile"].astype(np.int64)
     for key in ("km", "piece_m", "lon", "lat", "rate_per_s", "access_kph"):
         arrays[key] = arrays[key].astype(float)
+    for key in ("site_id", "name", "source", "source_kind", "owner_id"):
+        arrays[key] = arrays[key].astype(str)
     return SiteTable(**arrays)
+
+
+def profile_index(scenario: Scenario) -> dict[str | None, int]:
+    """Each time profile's row in :func:`rate_profiles` (names in sorted order), None (flat) -1."""
+    return {None: -1} | {name: k for k, name in enumerate(sorted(scenario.time_profiles))}
+
+
+def rate_profiles(scenario: Scenario) -> list[RateProfile]:
+    """The scenario's time profiles in sorted order of their names, then the flat one (row -1)."""
+    named = [scenario.time_profiles[name] for name in sorted(scenario.time_profiles)]
+    return [RateProfile.of(p.hour_of_day, p.day_of_week, p.month) for p in named] + [RateProfile.flat()]
+
+
+def replayed_calls(scenario: Scenario) -> tuple:
+    """The scenario's historical calls (none without a replay)."""
+    return scenario.replay.calls if scenario.replay is not None else ()
+
+
+def without_roadless_points(sites: SiteTable, snap_m: np.ndarray, limit_m: float) -> tuple[SiteTable, list[str]]:
+    """Call-area points with no road within ``limit_m`` get no calls: their share goes to the area's other points.
+    Returns the sites and a note per area that lost points; an area left without any point is an error."""
+    from sim.errors import FarFromRoadError
+
+    everyday = (sites.source == SourceKind.EVERYDAY) & ~sites.replayed
+    far = everyday & (np.asarray(snap_m) > limit_m)
+    if not far.any():
+        return sites, []
+    rate = sites.rate_per_s.copy()
+    notes, problems = [], []
+    for area in dict.fromkeys(sites.owner_id[far].tolist()):
+        rows = everyday & (sites.owner_id == area)
+        kept = rows & ~far
+        if not kept.any():
+            problems.append(
+                f"call_areas[{area}]: no point of the area has a road within {limit_m:g} m "
+                "(network.max_snap_m): draw the polygon over roads or use a smaller cell_m"
+            )
+            continue
+        rate[kept] = rate[rows].sum() / kept.sum()
+        rate[rows & far] = 0.0
+        notes.append(
+            f"call_areas[{area}]: {int((rows & far).sum())} of {int(rows.sum())} grid points have no road within "
+            f"{limit_m:g} m; their calls go to the area's other points"
+        )
+    if problems:
+        raise FarFromRoadError(problems)
+    return dataclasses.replace(sites, rate_per_s=rate), notes
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,6 +315,14 @@ class StreamTables:
     level: np.ndarray  # (types, MAX_LEVEL): the level each entry stands for
     level_len: np.ndarray  # (types,)
     escalation: tuple  # each type's escalation threshold (a Duration, or None: it never escalates)
+    profiles: tuple[RateProfile, ...]  # the scenario's time profiles, then the flat one (row -1)
+    site_peak: np.ndarray  # each site's profile peak: the thinning envelope is rate x peak
+    calendar: Calendar
+    replay_site: np.ndarray  # per replayed call (in the scenario's order): its site, time, type and level
+    replay_at_s: np.ndarray
+    replay_type: np.ndarray
+    replay_level: np.ndarray
+    generate: bool  # False: the replayed calls instead of generated incidents
 
 
 def stream_tables(scenario: Scenario, sites: SiteTable) -> StreamTables:
@@ -229,10 +332,15 @@ def stream_tables(scenario: Scenario, sites: SiteTable) -> StreamTables:
     mixes = [scenario.mix(str(kind)) for kind in kinds]
     mix_cum, mix_type, mix_len = _categories(mixes, len(type_names), type_names.index)
     level_cum, level, level_len = _categories([types[name].severity for name in type_names], MAX_LEVEL, int)
-    total = sites.total_rate_per_s
+    profiles = tuple(rate_profiles(scenario))
+    site_peak = np.array([p.peak for p in profiles])[sites.profile]
+    envelope = sites.rate_per_s * site_peak
+    total = float(envelope.sum())
+    calendar = Calendar.of(scenario.start_date, scenario.horizon_s)
+    calls = replayed_calls(scenario)
     return StreamTables(
         type_names=type_names,
-        site_cum=np.cumsum(sites.rate_per_s) / total if total > 0 else np.ones(0),
+        site_cum=np.cumsum(envelope) / total if total > 0 else np.ones(0),
         site_kind=np.asarray(site_kind, dtype=np.int64).reshape(-1),
         mix_cum=mix_cum,
         mix_type=mix_type,
@@ -241,20 +349,32 @@ def stream_tables(scenario: Scenario, sites: SiteTable) -> StreamTables:
         level=level,
         level_len=level_len,
         escalation=tuple(types[name].escalation_min for name in type_names),
+        profiles=profiles,
+        site_peak=site_peak,
+        calendar=calendar,
+        replay_site=np.flatnonzero(sites.replayed),
+        replay_at_s=np.array([calendar.seconds_since_start(c.time) for c in calls], dtype=float),
+        replay_type=np.array([type_names.index(c.type) for c in calls], dtype=np.int64),
+        replay_level=np.array([c.level for c in calls], dtype=np.int64),
+        generate=scenario.replay is None or scenario.replay.mode == "beside",
     )
 
 
 def generate_incidents(
     scenario: Scenario, sites: SiteTable, rng: np.random.Generator, tables: StreamTables | None = None
 ) -> IncidentStream:
-    """A Poisson stream over the horizon: total rate split over sites in proportion to their rates.
+    """The replication's incidents: a Poisson stream over the horizon (unless the replay replaces it) and the
+    replayed calls, in time order (a generated incident first at equal times).
 
-    Every uniform is drawn in a fixed order and count per incident, so the stream depends only on the sites,
-    incident types and seed, never on bases, drills or dispatch. ``tables``: :func:`stream_tables` of the same
-    scenario and sites, when the caller keeps them for many streams.
+    Generated: candidates arise at the envelope rate (each site's rate times its profile's peak) and are split over
+    sites in proportion to it; a candidate at a moment is kept with probability profile factor / peak (thinning, so
+    the rate of each site is its rate times its profile's factor then). Every uniform is drawn in a fixed order and
+    count per candidate, so the stream depends only on the sources, incident types and seed, never on bases, drills
+    or dispatch; the thinning uniforms come last (with flat profiles nothing is thinned and nothing else moves).
+    ``tables``: :func:`stream_tables` of the same scenario and sites, when the caller keeps them for many streams.
     """
     tables = stream_tables(scenario, sites) if tables is None else tables
-    total = sites.total_rate_per_s
+    total = float((sites.rate_per_s * tables.site_peak).sum()) if tables.generate else 0.0
     n = int(rng.poisson(total * scenario.horizon_s)) if total > 0 else 0
     call_at_s = np.sort(rng.uniform(0.0, scenario.horizon_s, n))
     u = rng.random((n, 6))
@@ -265,7 +385,24 @@ def generate_incidents(
     incident_type = tables.mix_type[kind, _pick(tables.mix_cum[kind], tables.mix_len[kind], u[:, 2])]
     by_type = _pick(tables.level_cum[incident_type], tables.level_len[incident_type], u[:, 3])
     level = tables.level[incident_type, by_type]
-    escalation_s = np.full(n, np.inf)
+    keep = _thinned(tables, sites.profile[site], call_at_s, rng)
+    n_replay = len(tables.replay_at_s)
+    if n_replay:  # replayed calls: their own uniforms, after the generated ones
+        u_replay = rng.random((n_replay, 6))
+        u_turnout_replay = rng.random((n_replay, TURNOUT_DRAWS_PER_INCIDENT))
+        keep = np.ones(n, dtype=bool) if keep is None else keep
+        order = np.argsort(np.concatenate([call_at_s[keep], tables.replay_at_s]), kind="stable")
+        call_at_s = np.concatenate([call_at_s[keep], tables.replay_at_s])[order]
+        site = np.concatenate([site[keep], tables.replay_site])[order]
+        km = np.concatenate([km[keep], np.full(n_replay, np.nan)])[order]
+        incident_type = np.concatenate([incident_type[keep], tables.replay_type])[order]
+        level = np.concatenate([level[keep], tables.replay_level])[order]
+        u = np.concatenate([u[keep], u_replay])[order]
+        u_turnout = np.concatenate([u_turnout[keep], u_turnout_replay])[order]
+    elif keep is not None:
+        call_at_s, site, km, incident_type, level = (a[keep] for a in (call_at_s, site, km, incident_type, level))
+        u, u_turnout = u[keep], u_turnout[keep]
+    escalation_s = np.full(len(call_at_s), np.inf)
     for t, threshold in enumerate(tables.escalation):
         rows = np.flatnonzero(incident_type == t) if threshold is not None else ()
         if len(rows):
@@ -281,6 +418,19 @@ def generate_incidents(
         u_turnout=u_turnout,
         type_names=tables.type_names,
     )
+
+
+def _thinned(tables: StreamTables, profile: np.ndarray, call_at_s: np.ndarray, rng: np.random.Generator):
+    """Which candidates a profile keeps (None: every one, when all profiles are flat)."""
+    if all(p.is_flat for p in tables.profiles):
+        return None
+    u_keep = rng.random(len(call_at_s))
+    factor = np.ones(len(call_at_s))
+    for k, p in enumerate(tables.profiles[:-1]):
+        rows = np.flatnonzero(profile == k)
+        if len(rows):
+            factor[rows] = p.factor(tables.calendar, call_at_s[rows]) / p.peak
+    return u_keep < factor
 
 
 def _categories(

@@ -24,7 +24,7 @@ from scipy import stats
 from sim._arrays import run_ends, run_starts
 from sim.eventlog import NO_ID, EventKind
 from sim.forces import UnitStatus
-from sim.hazards import IncidentStream, source_group
+from sim.hazards import IncidentStream, SourceKind, source_group
 from sim.model import SimOutput
 from sim.readiness import SECONDS_PER_DAY, drill_plans, proficiency_curves
 from sim.scenario import Target
@@ -129,6 +129,7 @@ def incident_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
         "replication": outs.replication[rep],
         "incident": np.arange(n, dtype=np.int64) - outs.first_incident()[rep],
         "call_at_s": call_at_s,
+        "call_hour": (call_at_s % SECONDS_PER_DAY // 3600).astype(np.int64),
         "site_id": sites.site_id[site],
         "source": sites.source[site],
         "source_kind": sites.source_kind[site],
@@ -324,6 +325,8 @@ def target_mask(incidents: pd.DataFrame, target: Target) -> pd.Series:
         return pd.Series(True, index=incidents.index)
     if target.applies_to == "hca":
         return incidents["in_hca"].astype(bool)
+    if target.applies_to == "hazmat":
+        return incidents["source"] != SourceKind.EVERYDAY
     return incidents["source"] == target.applies_to
 
 

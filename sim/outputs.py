@@ -17,7 +17,7 @@ from sim.results import manifest, new_run_dir, write_json, write_table
 if TYPE_CHECKING:
     from sim.experiment import RunResult
 
-BREAKDOWN_BY = ("source_group", "incident_type", "level_final", "first_base")
+BREAKDOWN_BY = ("source_group", "incident_type", "level_final", "first_base", "call_hour")
 
 
 def breakdown_table(result: RunResult) -> pd.DataFrame:

@@ -8,6 +8,7 @@ relative to the scenario file. Fields carry their unit in the name (``_min``, ``
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import difflib
 import functools
 import json
@@ -35,7 +36,11 @@ from sim.schema_base import StrictModel
 UnitType = Literal["engine", "foam", "hazmat", "aerial", "decon", "command", "heavy_rescue", "water_tanker"]
 BaseKind = Literal["career_station", "special_service", "enterprise_team", "hazchem_team", "regional_base"]
 InstallationKind = Literal["tank_farm", "process_unit", "warehouse", "loading_station", "other"]
-SourceKind = Literal["tank_farm", "process_unit", "warehouse", "loading_station", "other", "site", "pipeline"]
+SourceKind = Literal[
+    "tank_farm", "process_unit", "warehouse", "loading_station", "other", "site", "pipeline", "everyday"
+]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+CallSource = Literal["park", "pipeline", "site", "everyday"]
 DrillKind = Literal["tabletop", "functional", "full_scale"]
 MAX_LEVEL = 4
 """Incident levels run 1..MAX_LEVEL: the four grades of 生产安全事故报告和调查处理条例 (一般, 较大, 重大, 特别重大)."""
@@ -103,9 +108,36 @@ class TrafficPeriod(StrictModel):
         return self
 
 
+class TimeProfile(StrictModel):
+    """Relative call rates (not counts) by hour of day (24 values from midnight), day of week (7, Monday first) and
+    month (12, January first). Each list is scaled to mean 1 (months weighted by their days), so a source keeps its
+    yearly rate and the profile only moves its calls in time; a list not given is flat."""
+
+    hour_of_day: tuple[float, ...] | None = None
+    day_of_week: tuple[float, ...] | None = None
+    month: tuple[float, ...] | None = None
+
+    @model_validator(mode="after")
+    def _shapes(self) -> TimeProfile:
+        problems = []
+        for name, length in (("hour_of_day", 24), ("day_of_week", 7), ("month", 12)):
+            values = getattr(self, name)
+            if values is None:
+                continue
+            if len(values) != length:
+                problems.append(f"{name}: needs {length} values, got {len(values)}")
+            elif any(v < 0 for v in values) or sum(values) <= 0:
+                problems.append(f"{name}: values must be >= 0 with a positive sum, got {list(values)}")
+        if problems:
+            raise _Problems(problems)
+        return self
+
+
 class Target(StrictModel):
     name: str
-    applies_to: Literal["all", "park", "pipeline", "hca", "site"] = "all"
+    applies_to: Literal["all", "hazmat", "park", "pipeline", "hca", "site", "everyday"] = Field(
+        default="all", description="incidents the target counts: hazmat is every source but everyday calls"
+    )
     first_arrival_min: float | None = Field(default=None, gt=0)
     full_response_min: float | None = Field(default=None, gt=0)
     share: float = Field(default=0.9, gt=0, le=1, description="required share of incidents within the time")
@@ -143,6 +175,7 @@ class Park(StrictModel):
     installations: tuple[Installation, ...] = ()
     installations_file: str | None = Field(default=None, description="CSV or GeoJSON of installations")
     rate_multiplier: float | None = Field(default=None, gt=0, description="overrides the grade multiplier")
+    profile: str | None = Field(default=None, description="a time profile of time_profiles (default: flat)")
 
 
 class Site(StrictModel):
@@ -154,6 +187,7 @@ class Site(StrictModel):
     lat: float = Field(ge=-90, le=90)
     incidents_per_yr: float = Field(gt=0)
     access_kph: float | None = Field(default=None, gt=0)
+    profile: str | None = Field(default=None, description="a time profile of time_profiles (default: flat)")
 
 
 class HcaStretch(StrictModel):
@@ -180,6 +214,7 @@ class Pipeline(StrictModel):
     offroad_kph: float = Field(default=defaults.OFFROAD_KPH, gt=0)
     segment_m: float = Field(default=100.0, gt=0, description="spacing of incident access points")
     max_offroad_m: float = Field(default=3000.0, gt=0, description="reject pieces farther than this from a road")
+    profile: str | None = Field(default=None, description="a time profile of time_profiles (default: flat)")
 
     @model_validator(mode="after")
     def _geometry(self) -> Pipeline:
@@ -206,6 +241,70 @@ class Pipeline(StrictModel):
         return self
 
 
+Ring = tuple[tuple[float, float], ...]
+
+
+class CallArea(StrictModel):
+    """An area of everyday calls (fires, road accidents, technical rescue, social assistance) answered by the same
+    units: its yearly calls spread evenly over the points of a square grid ``cell_m`` apart inside its polygon. A
+    point with no road within ``network.max_snap_m`` gets no calls (its share goes to the area's other points)."""
+
+    id: str
+    name: str | None = None
+    polygon: Ring | None = Field(default=None, description="[[lon, lat], ...], the outer ring (holes are ignored)")
+    geojson: str | None = Field(default=None, description="a GeoJSON file with one Polygon, instead of polygon")
+    calls_per_yr: float = Field(gt=0, description="everyday calls a year in the whole area")
+    cell_m: float = Field(default=500.0, gt=0, description="spacing of the grid of call points")
+    profile: str | None = Field(default=None, description="a time profile of time_profiles (default: flat)")
+
+    @model_validator(mode="after")
+    def _ring(self) -> CallArea:
+        if self.polygon is None:
+            raise ValueError("give polygon or geojson")
+        problems = [
+            f"polygon[{k}]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [{lon}, {lat}]"
+            for k, (lon, lat) in enumerate(self.polygon)
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90)
+        ]
+        if len(set(self.polygon)) < 3:
+            problems.append(f"polygon: needs at least 3 distinct points, got {len(set(self.polygon))}")
+        if problems:
+            raise _Problems(problems)
+        return self
+
+
+class ReplayCall(StrictModel):
+    """One historical call: when, where, what, and optionally the observed response-time parts of its first unit."""
+
+    id: str
+    time: dt.datetime = Field(description="local wall-clock time of the call, e.g. 2026-03-04 14:05")
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    type: str = Field(description="an incident type (incident_types or the defaults)")
+    level: Level = 1
+    source: CallSource = Field(default="site", description="the group it counts in for targets and breakdowns")
+    observed_turnout_min: float | None = Field(default=None, ge=0)
+    observed_travel_min: float | None = Field(default=None, ge=0, description="wheels rolling to on scene")
+    observed_first_arrival_min: float | None = Field(default=None, ge=0, description="call to first unit on scene")
+
+    @field_validator("time")
+    @classmethod
+    def _naive(cls, v: dt.datetime) -> dt.datetime:
+        if v.tzinfo is not None:
+            raise ValueError(f"give local time without a time zone, got {v.isoformat()}")
+        return v
+
+
+class ReplaySpec(StrictModel):
+    """Historical calls played at their times and places, instead of the generated incidents or beside them."""
+
+    file: str | None = Field(default=None, description="CSV or GeoJSON points of calls (fields of ReplayCall)")
+    calls: tuple[ReplayCall, ...] = ()
+    mode: Literal["instead", "beside"] = Field(
+        default="instead", description="instead: only these calls; beside: also the generated incidents"
+    )
+
+
 class IncidentType(StrictModel):
     severity: dict[Level, float] = Field(description="probability of each level 1..MAX_LEVEL (4)")
     on_scene_min: Duration
@@ -228,6 +327,20 @@ class UnitGroup(StrictModel):
     count: int = Field(default=1, gt=0)
 
 
+class DrillWindow(StrictModel):
+    """Working hours for drills: a drill due outside them starts when they next open (and runs to its end)."""
+
+    from_h: float = Field(default=8.0, ge=0, lt=24)
+    to_h: float = Field(default=17.0, gt=0, le=24)
+    weekdays: tuple[Weekday, ...] = Field(default=("mon", "tue", "wed", "thu", "fri"), min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DrillWindow:
+        if self.to_h <= self.from_h:
+            raise ValueError(f"to_h must be after from_h, got from_h={self.from_h:g}, to_h={self.to_h:g}")
+        return self
+
+
 class DrillSpec(StrictModel):
     interval_days: float = Field(gt=0)
     duration_h: float = Field(default=4.0, ge=0)
@@ -236,6 +349,7 @@ class DrillSpec(StrictModel):
     recall_delay_min: float = Field(default=5.0, ge=0, description="extra turnout when called during a drill at base")
     stagger_days: float | None = Field(default=None, ge=0, description="offset between units; default spreads evenly")
     unit_types: tuple[UnitType, ...] | None = Field(default=None, description="only these unit types drill")
+    window: DrillWindow | None = Field(default=None, description="drills start only in these hours (default: any)")
 
 
 class Base(StrictModel):
@@ -329,6 +443,9 @@ class Scenario(StrictModel):
     description: str | None = None
     seed: int = Field(default=20261122, ge=0)
     horizon_days: float = Field(gt=0)
+    start_date: dt.date = Field(
+        default=dt.date(2026, 1, 1), description="the clock starts at midnight of this day (weekdays and months)"
+    )
     replications: int = Field(default=10, gt=0)
     network: NetworkSpec = NetworkSpec()
     speeds_kph: dict[str, float] = Field(default_factory=dict, description="merged over the defaults per road class")
@@ -339,6 +456,9 @@ class Scenario(StrictModel):
     parks: tuple[Park, ...] = ()
     pipelines: tuple[Pipeline, ...] = ()
     sites: tuple[Site, ...] = ()
+    call_areas: tuple[CallArea, ...] = Field(default=(), description="everyday call load on the same units")
+    time_profiles: dict[str, TimeProfile] = Field(default_factory=dict, description="named, for sources' profile")
+    replay: ReplaySpec | None = None
     incident_types: dict[str, IncidentType] = Field(default_factory=dict, description="merged over the defaults")
     incident_mix: dict[SourceKind, dict[str, float]] = Field(default_factory=dict, description="merged by source")
     response_plans: dict[str, dict[Level, dict[UnitType, int]]] = Field(
@@ -422,7 +542,7 @@ class Scenario(StrictModel):
 def _cross_problems(s: Scenario) -> list[str]:
     """Problems that involve several fields (unique ids and names, references between sections)."""
     problems = []
-    for section in ("bases", "parks", "pipelines", "sites"):
+    for section in ("bases", "parks", "pipelines", "sites", "call_areas"):
         problems += [f"{section}: duplicate id {i!r}" for i in _duplicates(item.id for item in getattr(s, section))]
     problems += [
         f"parks: duplicate installation id {i!r}" for i in _duplicates(i.id for p in s.parks for i in p.installations)
@@ -456,10 +576,15 @@ def _cross_problems(s: Scenario) -> list[str]:
             problems.append(f"traffic[{j}]: overlaps traffic[{i}] ({a.from_h:g}-{a.to_h:g} h)")
     if not any(b.units for b in s.bases):
         problems.append("bases: no base has any units")
-    if not (s.parks or s.pipelines or s.sites):
-        problems.append("no incident sources: give parks, pipelines or sites")
+    problems += _profile_problems(s)
+    problems += _replay_problems(s, types)
+    if s.replay is not None and s.replay.mode == "instead":
+        pass  # the replayed calls are the incidents
+    elif not (s.parks or s.pipelines or s.sites or s.call_areas):
+        problems.append("no incident sources: give parks, pipelines, sites, call_areas or a replay")
     elif not (
         s.sites
+        or s.call_areas
         or any(i.incidents_per_yr != 0 for p in s.parks for i in p.installations)
         or any(line.failures_per_1000km_yr > 0 for line in s.pipelines)
     ):
@@ -468,6 +593,42 @@ def _cross_problems(s: Scenario) -> list[str]:
         problems.append(
             f"dispatch.home_jurisdiction: no base with units has jurisdiction {s.dispatch.home_jurisdiction!r}"
         )
+    return problems
+
+
+def _profile_problems(s: Scenario) -> list[str]:
+    """Every source's profile must be one of time_profiles."""
+    named = [
+        *((f"parks[{i}]", p.profile) for i, p in enumerate(s.parks)),
+        *((f"pipelines[{i}]", p.profile) for i, p in enumerate(s.pipelines)),
+        *((f"sites[{i}]", p.profile) for i, p in enumerate(s.sites)),
+        *((f"call_areas[{i}]", p.profile) for i, p in enumerate(s.call_areas)),
+    ]
+    known = ", ".join(sorted(s.time_profiles)) or "none defined"
+    return [
+        f"{where}.profile: unknown time profile {name!r} (time_profiles: {known})"
+        for where, name in named
+        if name is not None and name not in s.time_profiles
+    ]
+
+
+def _replay_problems(s: Scenario, types: set[str]) -> list[str]:
+    """Replayed calls need a known type, a unique id and a time within the horizon."""
+    if s.replay is None:
+        return []
+    if not s.replay.calls:
+        return ["replay: no calls (give file or calls)"]
+    start = dt.datetime.combine(s.start_date, dt.time())
+    end = start + dt.timedelta(days=s.horizon_days)
+    problems = [f"replay.calls: duplicate id {i!r}" for i in _duplicates(c.id for c in s.replay.calls)]
+    for k, call in enumerate(s.replay.calls):
+        if call.type not in types:
+            problems.append(f"replay.calls[{k}] ({call.id}).type: unknown incident type {call.type!r}")
+        if not start <= call.time < end:
+            problems.append(
+                f"replay.calls[{k}] ({call.id}).time: {call.time.isoformat(sep=' ')} is outside the horizon "
+                f"({start.isoformat(sep=' ')} to {end.isoformat(sep=' ')}; see start_date, horizon_days)"
+            )
     return problems
 
 
@@ -614,6 +775,17 @@ def _resolve_files(raw: dict, base_dir: Path) -> list[str]:
                 line["coordinates"] = _read_line(base_dir / str(line["geojson"]))
             except (OSError, ValueError, KeyError) as exc:
                 problems.append(f"pipelines[{li}].geojson: {exc}")
+    for ai, area in enumerate(raw.get("call_areas") or []):
+        if isinstance(area, dict) and area.get("geojson") and not area.get("polygon"):
+            try:
+                area["polygon"] = _read_polygon(base_dir / str(area["geojson"]))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                problems.append(f"call_areas[{ai}].geojson: {exc}")
+    replay = raw.get("replay")
+    if isinstance(replay, dict) and replay.get("file"):
+        rows, found = _read_rows(base_dir / str(replay["file"]), ReplayCall)
+        problems += [f"replay.file{p}" for p in found]
+        replay["calls"] = list(replay.get("calls") or []) + rows
     network = raw.get("network")
     if isinstance(network, dict) and network.get("source") in ("osm_xml", "graphml") and network.get("path"):
         path = base_dir / str(network["path"])
@@ -715,6 +887,23 @@ def _read_line(path: Path) -> list[list[float]]:
         if geom["type"] == "MultiLineString":
             return [c[:2] for part in geom["coordinates"] for c in part]
     raise ValueError(f"no LineString in {path.name}")
+
+
+def _read_polygon(path: Path) -> list[list[float]]:
+    """The outer ring of the one Polygon in a GeoJSON file (a Feature, a FeatureCollection or a bare geometry)."""
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    geoms = (
+        [f["geometry"] for f in data["features"]]
+        if data.get("type") == "FeatureCollection"
+        else [data.get("geometry", data)]
+    )
+    rings = [g["coordinates"][0] for g in geoms if g["type"] == "Polygon"]
+    rings += [part[0] for g in geoms if g["type"] == "MultiPolygon" for part in g["coordinates"]]
+    if len(rings) != 1:
+        raise ValueError(f"expected one Polygon in {path.name}, found {len(rings)}: give one area per polygon")
+    return [c[:2] for c in rings[0]]
 
 
 def format_errors(exc: ValidationError, model: type, sep_first: str = "") -> list[str]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from sim.errors import FarFromRoadError, RescuesimError
 from sim.forces import UnitTable, active_bases, build_units
-from sim.hazards import SiteTable, SourceKind, build_sites
+from sim.hazards import SiteTable, SourceKind, build_sites, without_roadless_points
 from sim.scenario import Base, Scenario
 
 
@@ -107,6 +107,10 @@ def world_from_matrix(
     and benchmarks without a network call directly. ``sites``: the scenario's site table when the caller has built
     it already; ``network_fields`` are the snapping results, if any."""
     sites = build_sites(scenario) if sites is None else sites
+    notes = tuple(network_fields.pop("notes", ()))
+    if network_fields.get("site_snap_m") is not None:
+        sites, lost = without_roadless_points(sites, network_fields["site_snap_m"], scenario.network.max_snap_m)
+        notes += tuple(n for n in lost if n not in notes)
     bases = active_bases(scenario)
     out_s = np.asarray(travel_out_s, dtype=float).reshape(len(bases), len(sites))
     in_s = out_s if travel_in_s is None else np.asarray(travel_in_s, dtype=float).reshape(out_s.shape)
@@ -119,6 +123,7 @@ def world_from_matrix(
         travel_out_s=out_s,
         travel_in_s=in_s,
         access_s=access,
+        notes=notes,
         **network_fields,
     )
 
@@ -180,11 +185,13 @@ def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, 
     base_node, base_m = network.snap(base_lon, base_lat)
     problems = far_from_road("bases", [b.id for b in bases], base_lon, base_lat, base_m, limit)
     site_node, site_m = network.snap(sites.lon, sites.lat)
-    fixed = sites.source != SourceKind.PIPELINE
+    pieces = (sites.source == SourceKind.PIPELINE) & ~sites.replayed
+    grid_points = (sites.source == SourceKind.EVERYDAY) & ~sites.replayed  # see hazards.without_roadless_points
+    fixed = ~pieces & ~grid_points
     problems += far_from_road("sites", sites.site_id[fixed], sites.lon[fixed], sites.lat[fixed], site_m[fixed], limit)
     for line in scenario.pipelines:
         rows = np.flatnonzero(sites.owner_id == line.id)
-        rows = rows[sites.source[rows] == SourceKind.PIPELINE]
+        rows = rows[pieces[rows]]
         problems += far_from_road(
             f"pipelines[{line.id}]",
             sites.site_id[rows],

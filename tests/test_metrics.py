@@ -93,6 +93,7 @@ def test_incident_row_by_hand_mutual_aid_arrives_first():
         "replication": 5,
         "incident": 0,
         "call_at_s": 100.0,
+        "call_hour": 0,
         "site_id": "s",
         "source": "site",
         "source_kind": "site",
