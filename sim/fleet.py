@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sim.calendar import WEEKDAYS, Calendar, Window
 from sim.eventlog import LogWriter
 from sim.forces import UnitStatus
 from sim.readiness import SECONDS_PER_DAY, after_drill, decayed, drill_plans
@@ -46,6 +47,7 @@ class UnitDrillTables:
     recall_s: list[float]  # extra turnout while drilling at base
     gain: list[float]
     half_life_s: list[float]
+    window: list[Window | None]  # when a drill may start (None: whenever due)
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +92,13 @@ def _drill_tables(world: World) -> UnitDrillTables:
     scenario = world.scenario
     plans = drill_plans(scenario, world.units.base, world.units.unit_type)
     readiness = scenario.readiness
+    calendar = Calendar.of(scenario.start_date, scenario.horizon_s)
+    windows = {}
+    for p in plans:
+        if p is not None and p.spec.window is not None and id(p.spec) not in windows:
+            w = p.spec.window
+            weekdays = frozenset(WEEKDAYS.index(d) for d in w.weekdays)
+            windows[id(p.spec)] = Window(w.from_h * 3600.0, w.to_h * 3600.0, weekdays, calendar)
     return UnitDrillTables(
         due_s=[_due_s(p, scenario.horizon_s) for p in plans],
         duration_s=[0.0 if p is None else p.duration_s for p in plans],
@@ -97,6 +106,7 @@ def _drill_tables(world: World) -> UnitDrillTables:
         recall_s=[0.0 if p is None or p.spec.off_site else p.spec.recall_delay_min * 60.0 for p in plans],
         gain=[0.0 if p is None else readiness.drill_gain.get(p.spec.kind, 0.0) for p in plans],
         half_life_s=[math.inf if p is None else readiness.half_life_days * SECONDS_PER_DAY for p in plans],
+        window=[None if p is None else windows.get(id(p.spec)) for p in plans],
     )
 
 
@@ -221,7 +231,12 @@ class Fleet:
                 self.set_status(unit, AVAILABLE, next_s)
                 self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
             elif status == AVAILABLE and start_drills:
-                self.start_drill(unit, max(next_s, self.status_since[unit]), until_s)
+                at_s = max(next_s, self.status_since[unit])
+                window = self.drills.window[unit]
+                if window is not None and (at_s := window.next_open_s(at_s)) > until_s:
+                    self.next_change_s[unit] = at_s  # due, and waits for its window
+                    return
+                self.start_drill(unit, at_s, until_s)
             elif status == DRILL_OFF_SITE or status == DRILL_AT_BASE:
                 self.end_drill(unit, next_s)
             else:
@@ -238,6 +253,7 @@ class Fleet:
             drills.half_life_s[unit],
         )
         off_site = drills.off_site[unit]
+        window = drills.window[unit]
         count = self.drill_count[unit]
         p, p_at_s = self.prof_last[unit], self.prof_at_s[unit]
         log_drill = self.log.drill
@@ -259,7 +275,10 @@ class Fleet:
             next_due_s = due_s[count]
             if next_due_s > until_s or next_due_s == math.inf:
                 break
-            at_s = max(next_due_s, end_s)
+            next_at_s = max(next_due_s, end_s)
+            if window is not None and (next_at_s := window.next_open_s(next_at_s)) > until_s:
+                break
+            at_s = next_at_s
         self.drill_count[unit] = count
         self.prof_last[unit], self.prof_at_s[unit] = p, p_at_s
         self.set_status(unit, AVAILABLE, p_at_s)

@@ -30,7 +30,8 @@ Rules (docs/model.md; where it is silent, the rule the fast model codes, written
 - Drills: unit k of the n units drilling under one spec (a base's own spec, else the scenario's; only the listed
   unit types) is first due at ``(k + 0.5) / n x interval`` (or ``k x stagger_days`` modulo the interval), then every
   interval, while before the horizon. A drill due while the unit is out starts when it is next free at base and no
-  waiting incident takes it. Proficiency ``p(t) = p_last x 2^(-(t - t_last) / half_life)`` for units with a drill
+  waiting incident takes it. With a drill window (hours ``[from_h, to_h)`` of some weekdays, the clock starting at
+  midnight of ``start_date``), a drill starts at the first moment from then on that lies in the window. Proficiency ``p(t) = p_last x 2^(-(t - t_last) / half_life)`` for units with a drill
   plan (others keep the initial proficiency); a drill ending (also cut short by a call) sets ``p + gain (1 - p)``.
 
 One instant is played in phases, so that what happens at equal times does not depend on the order in which the
@@ -82,6 +83,7 @@ class _Unit:
     drill_off_site: bool = True
     drill_recall_s: float = 0.0
     drill_gain: float = 0.0
+    drill_window: object = None  # the spec's DrillWindow, or None
     half_life_s: float = math.inf
     proficiency_last: float = 1.0
     proficiency_at_s: float = 0.0
@@ -184,9 +186,26 @@ class ReferenceModel:
                 unit.drill_off_site = spec.off_site
                 unit.drill_recall_s = 0.0 if spec.off_site else spec.recall_delay_min * 60.0
                 unit.drill_gain = scenario.readiness.drill_gain.get(spec.kind, 0.0)
+                unit.drill_window = spec.window
                 unit.half_life_s = scenario.readiness.half_life_days * SECONDS_PER_DAY
 
     # -- small pure rules -------------------------------------------------------------------------------------
+    def in_window(self, unit: _Unit, at_s: float) -> float:
+        """The first moment from ``at_s`` on at which the unit's drill window is open."""
+        window = unit.drill_window
+        if window is None:
+            return at_s
+        names = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        first_weekday = self.scenario.start_date.weekday()
+        day = math.floor(at_s / SECONDS_PER_DAY)
+        while True:
+            if names[(first_weekday + day) % 7] in window.weekdays:
+                opens_s = day * SECONDS_PER_DAY + window.from_h * 3600.0
+                closes_s = day * SECONDS_PER_DAY + window.to_h * 3600.0
+                if at_s < closes_s:
+                    return max(at_s, opens_s)
+            day += 1
+
     def proficiency(self, unit: _Unit, at_s: float) -> float:
         return unit.proficiency_last * 2.0 ** (-(at_s - unit.proficiency_at_s) / unit.half_life_s)
 
@@ -354,7 +373,7 @@ class ReferenceModel:
             if unit.drills_begun == len(unit.drill_due_s):
                 inc, order = yield unit.order
                 return inc, order, 0.0
-            due_s = max(unit.drill_due_s[unit.drills_begun], env.now)
+            due_s = self.in_window(unit, max(unit.drill_due_s[unit.drills_begun], env.now))
             fired = yield unit.order | _Instant(env, due_s, _DRILLS)
             if unit.order in fired:
                 inc, order = unit.order.value

@@ -31,6 +31,7 @@ from tests.reference_model import simulate_reference
 EXAMPLES = int(os.environ.get("RESCUESIM_REFERENCE_EXAMPLES", "400"))
 TIME_TOLERANCE_S = 1e-6
 UNIT_TYPES = ("engine", "foam", "hazmat")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 INCIDENT_TYPES = ("fire", "leak")
 SEVERITIES = ({1: 1.0}, {1: 0.5, 2: 0.5}, {1: 0.5, 2: 0.25, 4: 0.25}, {2: 0.5, 3: 0.5}, {3: 0.5, 4: 0.5})
 TRAFFIC_SLOTS = ((0.0, 6.0), (6.5, 9.0), (9.0, 12.0), (16.0, 20.0), (21.0, 24.0))  # 9.0: two windows touch
@@ -64,6 +65,10 @@ def _drills(draw, ties: bool) -> dict:
         spec["stagger_days"] = stagger
     if draw(st.booleans()):
         spec["unit_types"] = sorted(draw(st.sets(st.sampled_from(UNIT_TYPES), min_size=1)))
+    if draw(st.booleans()):  # drills only in working hours of some weekdays
+        from_h, to_h = draw(st.sampled_from([(8, 17), (0, 6), (6.5, 7.5), (20, 24), (10.25, 14)]))
+        weekdays = sorted(draw(st.sets(st.sampled_from(WEEKDAYS), min_size=1, max_size=5)), key=WEEKDAYS.index)
+        spec["window"] = {"from_h": from_h, "to_h": to_h, "weekdays": weekdays}
     return spec
 
 
@@ -114,13 +119,21 @@ def cases(draw, grid_calls: bool = False):
     raw = {
         "name": "random",
         "horizon_days": draw(st.sampled_from([1.0, 2.0, 3.0])),
+        "start_date": f"2026-01-{draw(st.integers(1, 7)):02d}",  # weekdays of drill windows
         "bases": bases,
         "sites": [
             {"id": f"s{k}", "lon": 121.0, "lat": 30.0, "incidents_per_yr": per_day * 365.25 / n_sites}
             for k in range(n_sites)
         ],
         "incident_types": incident_types,
-        "incident_mix": {"site": {"fire": 1.0, "leak": draw(st.sampled_from([0.0, 1.0, 3.0]))}},
+        "incident_mix": {  # with everyday calls of the default types and plans
+            "site": {
+                "fire": 1.0,
+                "leak": draw(st.sampled_from([0.0, 1.0, 3.0])),
+                "building_fire": draw(st.sampled_from([0.0, 2.0])),
+                "social_assistance": draw(st.sampled_from([0.0, 3.0])),
+            }
+        },
         "response_plans": plans,
         "traffic": traffic,
         "dispatch": {
