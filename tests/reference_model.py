@@ -31,8 +31,9 @@ Rules (docs/model.md; where it is silent, the rule the fast model codes, written
   unit types) is first due at ``(k + 0.5) / n x interval`` (or ``k x stagger_days`` modulo the interval), then every
   interval, while before the horizon. A drill due while the unit is out starts when it is next free at base and no
   waiting incident takes it. With a drill window (hours ``[from_h, to_h)`` of some weekdays, the clock starting at
-  midnight of ``start_date``), a drill starts at the first moment from then on that lies in the window. Proficiency ``p(t) = p_last x 2^(-(t - t_last) / half_life)`` for units with a drill
-  plan (others keep the initial proficiency); a drill ending (also cut short by a call) sets ``p + gain (1 - p)``.
+  midnight of ``start_date``), a drill starts at the first moment from then on that lies in the window.
+  Proficiency ``p(t) = p_last x 2^(-(t - t_last) / half_life)`` for units with a drill plan (others keep the
+  initial proficiency); a drill ending (also cut short by a call) sets ``p + gain (1 - p)``.
 
 One instant is played in phases, so that what happens at equal times does not depend on the order in which the
 events were scheduled:
