@@ -285,3 +285,27 @@ def test_demand_no_layout_of_p_sites_reaches_is_named():
     with pytest.raises(RescuesimError, match=r"p=2 sites .* demand points \[1\]"):
         solve_pcenter(cost, 2, fixed_open=[0, 2])
     assert solve_pcenter(cost, 2).open_sites == (0, 1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("backup", [False, True])
+def test_mclp_with_repeated_cover_sets_and_zero_weights_matches_brute_force(seed, backup):
+    """MCLP merges demand points of one cover set and drops zero-weight or uncovered ones: still the brute optimum."""
+    rng = np.random.default_rng(seed)
+    cost = rng.integers(0, 3, (14, 6)).astype(float) * 60  # few distinct cover patterns, many repeats
+    cost[:3] = cost[3:6]
+    w = rng.integers(0, 4, 14).astype(float)
+    result = solve_mclp(cost, w, 3, 60.0, backup=backup)
+    best = _ranked("mclp", cost, w, p=3, target_s=60.0, backup=backup)[0]
+    got = _value("mclp", cost, w, result.open_sites, 60.0, backup)
+    assert got == pytest.approx(best)
+    assert result.objective == pytest.approx(best[0] if backup else best)
+
+
+def test_no_solver_banner_on_stdout():
+    import subprocess
+    import sys
+
+    code = "import numpy as np; from sim.siting import solve_mclp; solve_mclp(np.eye(3), np.ones(3), 1, 0.5)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == ""

@@ -52,8 +52,11 @@ def mclp_layout(
     exclude: Sequence[Sequence[int]],
 ) -> tuple[tuple[int, ...], float]:
     """Maximal covering, then (``backup``) the most weight covered twice while holding the covered weight."""
-    n, m = cost_s.shape
-    cover = csr_array((cost_s <= target_s).astype(float))
+    m = cost_s.shape[1]
+    full_weights = weights
+    cover_rows, weights = distinct_cover_rows(cost_s <= target_s, weights)
+    n = len(weights)
+    cover = csr_array(cover_rows.astype(float))
     k = 2 if backup else 1
     total = m + k * n
     lower, upper = site_bounds(m, fixed_open, fixed_closed)
@@ -63,7 +66,9 @@ def mclp_layout(
     if backup:
         rows.append(LinearConstraint(hstack_blocks(-cover, None, 0, eye(n, scale=2.0), n), -np.inf, 0))  # 2u_i <= cover
     rows.append(cardinality(m, p, total))
-    integrality = np.concatenate([np.ones(m), np.zeros(k * n)])
+    # z may stay continuous (z_i <= min(1, cover count) is integral at the optimum); u may not: 2 u_i <= 1 would
+    # credit half the weight of a point covered once
+    integrality = np.concatenate([np.ones(m), np.zeros(n), np.ones((k - 1) * n)])
     primary = np.concatenate([np.zeros(m), -weights, np.zeros((k - 1) * n)])
     problem = Problem(c=primary, constraints=rows, integrality=integrality, lower=lower, upper=upper, m=m)
     x = solve_milp(problem, exclude)
@@ -75,7 +80,16 @@ def mclp_layout(
             Problem(c=second, constraints=[*rows, keep], integrality=integrality, lower=lower, upper=upper, m=m),
             exclude,
         )
-    return layout_of(x, m), float(weights[np.min(cost_s[:, list(layout_of(x, m))], axis=1) <= target_s].sum())
+    layout = layout_of(x, m)
+    return layout, float(full_weights[np.min(cost_s[:, list(layout)], axis=1) <= target_s].sum())
+
+
+def distinct_cover_rows(cover: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Demand points with the same set of covering sites merged into one row of summed weight; rows of zero weight
+    or covered by no site dropped (they cannot change which layout is best)."""
+    keep = (weights > 0) & cover.any(axis=1)
+    rows, inverse = np.unique(cover[keep], axis=0, return_inverse=True)
+    return rows, np.bincount(inverse.ravel(), weights=weights[keep], minlength=len(rows))
 
 
 def check_reach(

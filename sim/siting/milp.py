@@ -4,6 +4,8 @@ for covering rows, and the solve to a zero gap (optionally from a warm start, re
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -57,7 +59,7 @@ def solve_milp_bounded(
     import highspy
 
     constraints = problem.constraints + no_good_cuts(exclude, len(problem.c), problem.m)
-    h = highspy.Highs()
+    h = quiet_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", abs_gap)
@@ -91,6 +93,21 @@ def solve_milp_bounded(
     x = np.asarray(h.getSolution().col_value)
     bound = h.getInfo().mip_dual_bound if len(ints) else float(problem.c @ x)
     return x, min(float(bound), float(problem.c @ x))
+
+
+def quiet_highs():
+    """A HiGHS instance whose constructor's banner (printed by the C library to file descriptor 1) goes to stderr,
+    so that stdout carries only rescuesim's own output."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def layout_of(x: np.ndarray, m: int) -> tuple[int, ...]:
