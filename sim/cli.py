@@ -182,6 +182,7 @@ def cmd_drills(args) -> int:
         f"{objective}_vs_best_ci",
         "first_arrival_p90_s",
         "escalation_share",
+        "nearest_drilling_share",
         "drill_downtime_h_per_unit_yr",
         "mean_proficiency",
         "statutory_ok",

@@ -157,7 +157,51 @@ def incident_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
     df["level_final"] = np.where(closed["escalated"], closed["escalated_to"], outs.level).astype(np.int64)
     df["units_sent"] = sent["units_sent"]
     df["mutual_aid_units"] = sent["mutual_aid_units"]
+    df["nearest_drilling"] = _nearest_drilling(world, outs, sent["first_unit"])
     return pd.DataFrame(df)
+
+
+def _nearest_drilling(world: World, outs: ReplicationOutputs, first_unit: np.ndarray) -> np.ndarray:
+    """Per incident: whether every unit of its first-arriving unit's type at the base nearest to its site (by road,
+    ties all counted) was drilling when the call came, so that the call was answered from farther away."""
+    n = len(outs.call_at_s)
+    flag = np.zeros(n, dtype=bool)
+    ev = outs.events
+    starts = np.flatnonzero(ev["kind"] == EventKind.DRILL_START)
+    if not len(starts) or not n:
+        return flag
+    ends = np.flatnonzero(ev["kind"] == EventKind.DRILL_END)
+    ev_rep = outs.event_replication()
+    span = float(outs.end_s.max()) + 1.0  # a replication's drills on a line of their own
+    key_start = ev_rep[starts] * span + ev["time_s"][starts]
+    key_end = ev_rep[ends] * span + ev["time_s"][ends]
+    unit_of = {name: u for u, name in enumerate(world.units.unit_id)}
+    unit_type = np.asarray(world.units.unit_type)
+    unit_base = world.units.base
+    drills = {}  # unit -> (sorted start keys, matching end keys): a unit's drills do not overlap
+    for u in np.unique(ev["unit"][starts]):
+        s_keys = np.sort(key_start[ev["unit"][starts] == u])
+        drills[int(u)] = (s_keys, np.sort(key_end[ev["unit"][ends] == u]))
+    inc_key = outs.incident_replication() * span + outs.call_at_s
+    first = np.array([unit_of.get(name, -1) if name is not None else -1 for name in first_unit], dtype=np.int64)
+    answered = first >= 0
+    groups = pd.DataFrame({"site": outs.site[answered], "type": unit_type[first[answered]]})
+    rows_answered = np.flatnonzero(answered)
+    for (site, utype), rows in groups.groupby(["site", "type"], sort=True).indices.items():
+        of_type = np.flatnonzero(unit_type == utype)
+        road_s = world.travel_out_s[unit_base[of_type], site]
+        nearest = of_type[road_s == road_s.min()]
+        incidents = rows_answered[rows]
+        all_drilling = np.ones(len(incidents), dtype=bool)
+        for u in nearest.tolist():
+            if u not in drills:
+                all_drilling[:] = False
+                break
+            s_keys, e_keys = drills[u]
+            k = np.searchsorted(s_keys, inc_key[incidents], side="right") - 1
+            all_drilling &= (k >= 0) & (inc_key[incidents] < e_keys[np.maximum(k, 0)])
+        flag[incidents] = all_drilling
+    return flag
 
 
 def _dispatches(outs: ReplicationOutputs, event_incident: np.ndarray, n_units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -381,6 +425,7 @@ def _group_kpis(
     for part in ("turnout", "travel", "access", "on_scene"):
         k[f"{part}_mean_s"] = _group_reduce(column[f"{part}_s"], group, n_groups, np.mean)
     k["escalation_share"] = _group_share(incidents["escalated"].to_numpy(dtype=bool), group, n_groups)
+    k["nearest_drilling_share"] = _group_share(incidents["nearest_drilling"].to_numpy(dtype=bool), group, n_groups)
     mutual_aid = _group_sum(column["mutual_aid_units"], group, n_groups)
     sent = _group_sum(column["units_sent"], group, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -198,3 +198,17 @@ def test_a_drill_due_outside_its_window_starts_when_the_window_opens():
         free_at = at + dt.timedelta(hours=3)
     assert when == expected
     assert dt.datetime(2026, 1, 13, 9) in when  # the Monday drill pushed by the one deferred from Saturday
+
+
+def test_a_call_whose_nearest_unit_is_drilling_is_flagged():
+    """Base a (60 s away) drills off site from day 1.5 for 4 h; base b (600 s away) does not drill."""
+    from sim.metrics import incident_table
+    from tests.helpers import base, tiny_scenario
+
+    a = base("a", 1, engine=1) | {"drills": {"interval_days": 3, "duration_h": 4, "off_site": True}}
+    scenario = tiny_scenario([a, base("b", 1, engine=1)], horizon_days=3)
+    world = world_from_matrix(scenario, [[60.0], [600.0]])
+    calls = stream([86400.0, 1.5 * 86400 + 3600, 1.5 * 86400 + 5 * 3600])  # before, during, after the drill
+    incidents = incident_table(world, calls, simulate(world, calls), 0)
+    assert incidents["nearest_drilling"].tolist() == [False, True, False]
+    assert incidents["first_base"].tolist() == ["a", "b", "a"]

@@ -121,6 +121,7 @@ def test_incident_row_by_hand_mutual_aid_arrives_first():
         "level_final": 1,
         "units_sent": 2,
         "mutual_aid_units": 1,
+        "nearest_drilling": False,
     }
 
 

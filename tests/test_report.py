@@ -87,10 +87,7 @@ def test_geopackage_round_trips(run_dir):
     pipes = gpd.read_file(path, layer="pipelines")
     assert pipes["in_hca"].any() and (~pipes["in_hca"]).any()
     coverage = gpd.read_file(path, layer="coverage")
-    assert (
-        list(coverage["within_min"]) == [5.0, 10.0, 15.0]
-        and coverage.to_crs(3857).area.is_monotonic_increasing
-    )
+    assert list(coverage["within_min"]) == [5.0, 10.0, 15.0] and coverage.to_crs(3857).area.is_monotonic_increasing
 
 
 def test_report_rebuilds_from_the_folder(run_dir, capsys):
