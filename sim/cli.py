@@ -319,6 +319,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _verdict_text(target: dict) -> str:
+    """A target's verdict for the console: met, NOT met, or undecided with the replications likely needed."""
+    verdict = target.get("verdict", "met" if target["met"] else "not met")
+    if verdict == "undecided":
+        needed = target.get("replications_to_decide")
+        more = f"about {needed} replications" if needed else "more replications"
+        return f"undecided: the confidence interval straddles the requirement ({more} would likely decide it)"
+    return "NOT met" if verdict == "not met" else verdict
+
+
 def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
     k = summary["kpis"]
 
@@ -336,7 +346,7 @@ def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
         share = t["achieved_share"]
         lines.append(
             f"  target {t['name']}: {100 * share['mean']:.1f}% ± {100 * share['half_width']:.1f} "
-            f"(required {100 * t['required_share']:.0f}%) {'met' if t['met'] else 'NOT met'}"
+            f"(required {100 * t['required_share']:.0f}%) {_verdict_text(t)}"
         )
     lines += [f"  note: {n}" for n in summary["notes"]]
     return "\n".join(lines)

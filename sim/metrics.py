@@ -520,8 +520,8 @@ def run_summary(result) -> dict:
                 "limit_min": t.limit_s / 60,
                 "required_share": t.share,
                 "achieved_share": share,
-                "met": bool(share["mean"] >= t.share) if np.isfinite(share["mean"]) else None,
             }
+            | target_verdict(share, t.share)
         )
     units = result.units
     return {
@@ -535,6 +535,24 @@ def run_summary(result) -> dict:
         "drill_compliance": drill_compliance(result.world, units),
         "notes": list(result.notes),
     }
+
+
+def target_verdict(share: dict[str, float], required: float) -> dict:
+    """``met`` only when the confidence interval of the achieved share lies at or above the requirement, ``not met``
+    when it lies below, else ``undecided`` with the replications that would likely decide it (the interval's
+    half-width shrinks as one over the root of the replications); ``no incidents`` when none was measured.
+    ``met``: True, False or None (undecided, no incidents)."""
+    mean, half, n = share["mean"], share["half_width"], share["n"]
+    if not np.isfinite(mean):
+        return {"verdict": "no incidents", "met": None, "replications_to_decide": None}
+    if n > 1 and np.isfinite(half):
+        if share["ci_low"] >= required:
+            return {"verdict": "met", "met": True, "replications_to_decide": None}
+        if share["ci_high"] < required:
+            return {"verdict": "not met", "met": False, "replications_to_decide": None}
+    gap = abs(mean - required)
+    needed = int(math.ceil(n * (half / gap) ** 2)) if gap > 0 and n > 1 and np.isfinite(half) else None
+    return {"verdict": "undecided", "met": None, "replications_to_decide": needed}
 
 
 def drill_compliance(world: World, units: pd.DataFrame) -> list[dict]:

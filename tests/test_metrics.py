@@ -246,3 +246,16 @@ def test_unit_table_drill_gaps_and_proficiency_by_hand():
             p, at = p + 0.5 * (1 - p), ends.pop(0)
         levels.append(p * 0.5 ** ((day - at) / 5))
     assert row["mean_proficiency"] == pytest.approx(np.mean(levels), rel=1e-12)
+
+
+def test_a_target_is_met_only_when_its_interval_lies_above_the_requirement():
+    from sim.metrics import mean_ci, target_verdict
+
+    above, below = mean_ci(np.array([0.95, 0.97, 0.96, 0.94])), mean_ci(np.array([0.5, 0.6, 0.55, 0.52]))
+    straddles = mean_ci(np.array([0.8, 1.0, 0.85, 0.99]))  # mean 0.91, interval about 0.76-1.06
+    assert target_verdict(above, 0.9)["verdict"] == "met" and target_verdict(above, 0.9)["met"] is True
+    assert target_verdict(below, 0.9)["verdict"] == "not met" and target_verdict(below, 0.9)["met"] is False
+    undecided = target_verdict(straddles, 0.9)
+    assert undecided["verdict"] == "undecided" and undecided["met"] is None
+    assert undecided["replications_to_decide"] > 4 * 100  # the mean is 0.01 from the requirement
+    assert target_verdict(mean_ci(np.array([np.nan])), 0.9)["verdict"] == "no incidents"

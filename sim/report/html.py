@@ -315,10 +315,9 @@ def _compliance(ctx: ReportContext) -> str:
     rows = []
     for t in ctx.summary.get("targets", []):
         share = t["achieved_share"]
-        ok = t["met"]
-        verdict = (
-            "<span class='good'>met</span>" if ok else "<span class='bad'>not met</span>" if ok is not None else "–"
-        )
+        word = t.get("verdict", "met" if t["met"] else "not met" if t["met"] is not None else "–")
+        css = {"met": "good", "not met": "bad"}.get(word, "")
+        verdict = f"<span class='{css}'>{html.escape(word)}</span>"
         mean = "–" if share["mean"] is None else f"{100 * share['mean']:.1f}%"
         half = "–" if share["half_width"] is None else f"± {100 * share['half_width']:.1f}"
         rows.append(
