@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sim.calibration import calibration_summary, calibration_table
 from sim.metrics import breakdown, run_summary, with_source_group
 from sim.provenance import run_fingerprint
 from sim.results import manifest, new_run_dir, write_json, write_table
@@ -70,6 +71,10 @@ def write_run(
         result.events.to_parquet(run.tmp / "events.parquet", index=False)
         write_table(breakdown_table(result), run.tmp, "breakdown")
         write_json(run_summary(result), run.tmp / "summary.json")
+        calibration = calibration_table(result.world, result.incidents)
+        if calibration is not None:  # replayed calls with observed times
+            write_table(calibration, run.tmp, "calibration")
+            write_table(calibration_summary(calibration), run.tmp, "calibration_summary")
         plot_response_cdf(
             result.incidents,
             scenario.targets,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -212,3 +213,39 @@ def test_a_call_whose_nearest_unit_is_drilling_is_flagged():
     incidents = incident_table(world, calls, simulate(world, calls), 0)
     assert incidents["nearest_drilling"].tolist() == [False, True, False]
     assert incidents["first_base"].tolist() == ["a", "b", "a"]
+
+
+def test_a_replay_with_observed_times_gets_a_calibration_table(tmp_path):
+    from sim.calibration import calibration_summary, calibration_table
+    from sim.experiment import run_replications
+
+    scenario = _replay_scenario(tmp_path)
+    world = world_from_matrix(scenario, [[240.0] * len(build_sites(scenario))])
+    tables = []
+    for _ in range(2):
+        result = run_replications(world, replications=3, workers=1)
+        tables.append(calibration_table(world, result.incidents))
+    pd.testing.assert_frame_equal(tables[0], tables[1])  # the same figures on rerun
+    table = tables[0]
+    assert table[["call", "part"]].values.tolist() == [["h1", "first_arrival"], ["h3", "first_arrival"]]
+    first = result.incidents[result.incidents["site_id"] == "h1"]["first_arrival_s"].mean() / 60
+    assert table["simulated_min"].iloc[0] == pytest.approx(first)
+    summary = calibration_summary(table).iloc[0]
+    errors = table["simulated_min"] - table["observed_min"]
+    assert summary["bias_min"] == pytest.approx(errors.mean()) and summary["mae_min"] == pytest.approx(
+        errors.abs().mean()
+    )
+
+
+def test_the_shipped_example_of_historical_calls_replays_on_the_demo_county():
+    from pathlib import Path
+
+    from sim.scenario import load_scenario
+
+    demo = Path(__file__).resolve().parents[1] / "scenarios" / "demo_park.yaml"
+    scenario = load_scenario(demo, overrides={"replay": {"file": "demo_calls.csv", "mode": "instead"}})
+    calls = scenario.replay.calls
+    assert len(calls) == 8 and {c.source for c in calls} == {"everyday", "park", "pipeline"}
+    sites = build_sites(scenario)
+    stream_ = generate_incidents(scenario, sites, np.random.default_rng(0))
+    assert sites.site_id[stream_.site].tolist() == [c.id for c in calls]  # the file is in time order
