@@ -51,9 +51,6 @@ class Calendar:
     def weekday(self, at_s: np.ndarray) -> np.ndarray:
         return self.weekday_of_day[self.day(at_s)]
 
-    def month(self, at_s: np.ndarray) -> np.ndarray:
-        return self.month_of_day[self.day(at_s)]
-
 
 @dataclass(frozen=True)
 class RateProfile:
@@ -111,16 +108,15 @@ class Window:
     from_s: float  # seconds after midnight
     to_s: float
     weekdays: frozenset[int]
-    calendar: Calendar
+    first_weekday: int  # of day 0, the start date
 
     def next_open_s(self, at_s: float) -> float:
         """``at_s`` if the window is open then, else the moment it next opens (infinity if never)."""
         if at_s == math.inf:
             return at_s
         day = int(at_s // SECONDS_PER_DAY)
-        first_weekday = int(self.calendar.weekday_of_day[0])
         for d in range(day, day + 8):  # a window opens at least once a week
-            if (first_weekday + d) % 7 not in self.weekdays:
+            if (self.first_weekday + d) % 7 not in self.weekdays:
                 continue
             opens_s, closes_s = d * SECONDS_PER_DAY + self.from_s, d * SECONDS_PER_DAY + self.to_s
             if at_s < closes_s:

@@ -321,7 +321,9 @@ def cmd_report(args) -> int:
 
 def _verdict_text(target: dict) -> str:
     """A target's verdict for the console: met, NOT met, or undecided with the replications likely needed."""
-    verdict = target.get("verdict", "met" if target["met"] else "not met")
+    from sim.metrics import verdict_word
+
+    verdict = verdict_word(target)
     if verdict == "undecided":
         needed = target.get("replications_to_decide")
         more = f"about {needed} replications" if needed else "more replications"

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sim.calendar import WEEKDAYS, Calendar, Window
+from sim.calendar import WEEKDAYS, Window
 from sim.eventlog import LogWriter
 from sim.forces import UnitStatus
 from sim.readiness import SECONDS_PER_DAY, after_drill, decayed, drill_plans
@@ -92,13 +92,13 @@ def _drill_tables(world: World) -> UnitDrillTables:
     scenario = world.scenario
     plans = drill_plans(scenario, world.units.base, world.units.unit_type)
     readiness = scenario.readiness
-    calendar = Calendar.of(scenario.start_date, scenario.horizon_s)
+    first_weekday = scenario.start_date.weekday()
     windows = {}
     for p in plans:
         if p is not None and p.spec.window is not None and id(p.spec) not in windows:
             w = p.spec.window
             weekdays = frozenset(WEEKDAYS.index(d) for d in w.weekdays)
-            windows[id(p.spec)] = Window(w.from_h * 3600.0, w.to_h * 3600.0, weekdays, calendar)
+            windows[id(p.spec)] = Window(w.from_h * 3600.0, w.to_h * 3600.0, weekdays, first_weekday)
     return UnitDrillTables(
         due_s=[_due_s(p, scenario.horizon_s) for p in plans],
         duration_s=[0.0 if p is None else p.duration_s for p in plans],

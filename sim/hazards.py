@@ -70,6 +70,11 @@ class SiteTable:
         return len(self.site_id)
 
     @property
+    def area_points(self) -> np.ndarray:
+        """Whether each site is a grid point of a call area (not a replayed call counted as everyday)."""
+        return (self.source == SourceKind.EVERYDAY) & ~self.replayed
+
+    @property
     def total_rate_per_s(self) -> float:
         return float(self.rate_per_s.sum())
 
@@ -270,7 +275,7 @@ def without_roadless_points(sites: SiteTable, snap_m: np.ndarray, limit_m: float
     Returns the sites and a note per area that lost points; an area left without any point is an error."""
     from sim.errors import FarFromRoadError
 
-    everyday = (sites.source == SourceKind.EVERYDAY) & ~sites.replayed
+    everyday = sites.area_points
     far = everyday & (np.asarray(snap_m) > limit_m)
     if not far.any():
         return sites, []

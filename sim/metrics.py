@@ -157,11 +157,11 @@ def incident_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
     df["level_final"] = np.where(closed["escalated"], closed["escalated_to"], outs.level).astype(np.int64)
     df["units_sent"] = sent["units_sent"]
     df["mutual_aid_units"] = sent["mutual_aid_units"]
-    df["nearest_drilling"] = _nearest_drilling(world, outs, sent["first_unit"])
+    df["nearest_drilling"] = _nearest_drilling(world, outs, sent["first_unit_index"])
     return pd.DataFrame(df)
 
 
-def _nearest_drilling(world: World, outs: ReplicationOutputs, first_unit: np.ndarray) -> np.ndarray:
+def _nearest_drilling(world: World, outs: ReplicationOutputs, first: np.ndarray) -> np.ndarray:
     """Per incident: whether every unit of its first-arriving unit's type at the base nearest to its site (by road,
     ties all counted) was drilling when the call came, so that the call was answered from farther away."""
     n = len(outs.call_at_s)
@@ -175,7 +175,6 @@ def _nearest_drilling(world: World, outs: ReplicationOutputs, first_unit: np.nda
     span = float(outs.end_s.max()) + 1.0  # a replication's drills on a line of their own
     key_start = ev_rep[starts] * span + ev["time_s"][starts]
     key_end = ev_rep[ends] * span + ev["time_s"][ends]
-    unit_of = {name: u for u, name in enumerate(world.units.unit_id)}
     unit_type = np.asarray(world.units.unit_type)
     unit_base = world.units.base
     drills = {}  # unit -> (sorted start keys, matching end keys): a unit's drills do not overlap
@@ -183,7 +182,6 @@ def _nearest_drilling(world: World, outs: ReplicationOutputs, first_unit: np.nda
         s_keys = np.sort(key_start[ev["unit"][starts] == u])
         drills[int(u)] = (s_keys, np.sort(key_end[ev["unit"][ends] == u]))
     inc_key = outs.incident_replication() * span + outs.call_at_s
-    first = np.array([unit_of.get(name, -1) if name is not None else -1 for name in first_unit], dtype=np.int64)
     answered = first >= 0
     groups = pd.DataFrame({"site": outs.site[answered], "type": unit_type[first[answered]]})
     rows_answered = np.flatnonzero(answered)
@@ -232,6 +230,8 @@ def _sent(world: World, outs: ReplicationOutputs, event_incident: np.ndarray) ->
         r["dispatched_at_s"][got] = np.minimum.reduceat(at_s[:, 0], starts)
         r["last_on_scene_at_s"][got] = np.maximum.reduceat(at_s[:, 4], starts)
     r["first_on_scene_at_s"][got] = at_s[first, 4]
+    r["first_unit_index"] = np.full(n, -1, dtype=np.int64)
+    r["first_unit_index"][got] = unit[first]
     r["first_unit"] = _names(n, got, world.units.unit_id, unit[first])
     r["first_base"] = _names(n, got, [b.id for b in world.bases], world.units.base[unit[first]])
     r["first_mutual_aid"] = np.zeros(n, dtype=bool)
@@ -535,6 +535,13 @@ def run_summary(result) -> dict:
         "drill_compliance": drill_compliance(result.world, units),
         "notes": list(result.notes),
     }
+
+
+def verdict_word(target: dict) -> str:
+    """A summary target's verdict (a summary written before verdicts had words: from its ``met``)."""
+    if "verdict" in target:
+        return target["verdict"]
+    return {True: "met", False: "not met"}.get(target["met"], "no incidents")
 
 
 def target_verdict(share: dict[str, float], required: float) -> dict:

@@ -222,11 +222,7 @@ class Pipeline(StrictModel):
             raise ValueError("give coordinates or geojson")
         if len(self.coordinates) < 2:
             raise ValueError(f"a line needs at least 2 points, got {len(self.coordinates)}")
-        problems = [
-            f"coordinates[{k}]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [{lon}, {lat}]"
-            for k, (lon, lat) in enumerate(self.coordinates)
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90)
-        ]
+        problems = _lonlat_problems("coordinates", self.coordinates)
         if not problems:
             length_km = line_length_m(self.coordinates) / 1000
             if length_km == 0:
@@ -261,11 +257,7 @@ class CallArea(StrictModel):
     def _ring(self) -> CallArea:
         if self.polygon is None:
             raise ValueError("give polygon or geojson")
-        problems = [
-            f"polygon[{k}]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [{lon}, {lat}]"
-            for k, (lon, lat) in enumerate(self.polygon)
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90)
-        ]
+        problems = _lonlat_problems("polygon", self.polygon)
         if len(set(self.polygon)) < 3:
             problems.append(f"polygon: needs at least 3 distinct points, got {len(set(self.polygon))}")
         if problems:
@@ -303,6 +295,15 @@ class ReplaySpec(StrictModel):
     mode: Literal["instead", "beside"] = Field(
         default="instead", description="instead: only these calls; beside: also the generated incidents"
     )
+
+
+def _lonlat_problems(field: str, points) -> list[str]:
+    """A problem for each ``[lon, lat]`` of a line or ring outside the valid degrees."""
+    return [
+        f"{field}[{k}]: need -180 <= lon <= 180 and -90 <= lat <= 90, got [{lon}, {lat}]"
+        for k, (lon, lat) in enumerate(points)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90)
+    ]
 
 
 class IncidentType(StrictModel):

@@ -186,8 +186,7 @@ def _snap_all(scenario: Scenario, network, sites: SiteTable, bases: tuple[Base, 
     problems = far_from_road("bases", [b.id for b in bases], base_lon, base_lat, base_m, limit)
     site_node, site_m = network.snap(sites.lon, sites.lat)
     pieces = (sites.source == SourceKind.PIPELINE) & ~sites.replayed
-    grid_points = (sites.source == SourceKind.EVERYDAY) & ~sites.replayed  # see hazards.without_roadless_points
-    fixed = ~pieces & ~grid_points
+    fixed = ~pieces & ~sites.area_points  # area points without a road lose their calls instead (hazards)
     problems += far_from_road("sites", sites.site_id[fixed], sites.lon[fixed], sites.lat[fixed], site_m[fixed], limit)
     for line in scenario.pipelines:
         rows = np.flatnonzero(sites.owner_id == line.id)

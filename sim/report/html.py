@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from sim.metrics import verdict_word
 from sim.report.context import ReportContext, load_context
 from sim.report.figures import plot_response_cdf, plot_response_parts, plot_utilisation
 from sim.report.fonts import find_cjk_font
@@ -315,7 +316,7 @@ def _compliance(ctx: ReportContext) -> str:
     rows = []
     for t in ctx.summary.get("targets", []):
         share = t["achieved_share"]
-        word = t.get("verdict", "met" if t["met"] else "not met" if t["met"] is not None else "–")
+        word = verdict_word(t)
         css = {"met": "good", "not met": "bad"}.get(word, "")
         verdict = f"<span class='{css}'>{html.escape(word)}</span>"
         mean = "–" if share["mean"] is None else f"{100 * share['mean']:.1f}%"
