@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -475,6 +476,7 @@ _KEPT_AFTER_INTERRUPT = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     try:
         return args.func(args)
     except RescuesimError as exc:
@@ -486,6 +488,11 @@ def main(argv: list[str] | None = None) -> int:
         if _caused_by_interrupt(exc):  # e.g. Ctrl-C while a C extension is imported becomes an ImportError
             return _interrupted(args)
         raise
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning on the console as one line a planner reads (the code location is for developers)."""
+    return f"rescuesim: warning: {message}\n"
 
 
 def _interrupted(args) -> int:

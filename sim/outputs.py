@@ -49,7 +49,7 @@ def write_run(
     report) after the manifest and tables; ``final`` is the name the folder will have. Only when all of them are
     done is the folder renamed into place.
     """
-    from sim.report.figures import plot_response_cdf  # matplotlib: only when a run is written
+    from sim.report.figures import plot_calibration, plot_response_cdf  # matplotlib: only when a run is written
 
     scenario = result.world.scenario
     with new_run_dir(results_root, scenario.name, label=label or f"seed{result.seed}") as run:
@@ -75,6 +75,7 @@ def write_run(
         if calibration is not None:  # replayed calls with observed times
             write_table(calibration, run.tmp, "calibration")
             write_table(calibration_summary(calibration), run.tmp, "calibration_summary")
+            plot_calibration(calibration, save=True, filepath=run.tmp / "calibration.png")
         plot_response_cdf(
             result.incidents,
             scenario.targets,

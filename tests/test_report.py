@@ -57,7 +57,7 @@ def _images(html: str) -> list[np.ndarray]:
 def test_report_has_every_section_and_real_images(run_dir):
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     for key in SECTIONS:
-        assert f"<section id='{key}'>" in html, key
+        assert (f"<section id='{key}'>" in html) == (key != "calibration"), key  # no replayed calls: no calibration
     assert "东区化工园区" in html
     assert not re.search(r"<(?:img|script|link)[^>]+(?:src|href)=['\"]?https?://", html)  # self-contained
     for heading in ("Scenario summary", "Coverage map", "Response-time distribution", "Compliance with the targets"):
@@ -69,6 +69,42 @@ def test_report_has_every_section_and_real_images(run_dir):
         assert rgb.std() > 0.02  # not blank
         colours = (rgb[::5] * 255).astype(np.uint32) @ np.array([65536, 256, 1], dtype=np.uint32)
         assert len(np.unique(colours)) > 20
+
+
+def test_a_run_replaying_observed_calls_has_a_calibration_section_and_figure(tmp_path):
+    demo = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    replay = f"\nreplay: {{file: {PROJECT_DIR / 'scenarios' / 'demo_calls.csv'}, mode: beside}}\n"
+    scenario = tmp_path / "replayed.yaml"
+    scenario.write_text(demo.read_text(encoding="utf-8") + replay, encoding="utf-8")
+    args = ["run", str(scenario), "--replications", "2", "--workers", "1", "--results", str(tmp_path / "r"), "--quiet"]
+    assert main(args) == 0
+    (folder,) = [p for p in (tmp_path / "r").glob("*/*") if p.is_dir()]
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<section id='calibration'>" in html and "Calibration against replayed calls" in html
+    figure = mpimg.imread(folder / "calibration.png")
+    assert figure[..., :3].std() > 0.02
+    summary = pd.read_csv(folder / "calibration_summary.csv")
+    assert summary["part"].tolist() == ["turnout", "travel", "first_arrival"]
+    observed = pd.read_csv(PROJECT_DIR / "scenarios" / "demo_calls.csv")
+    assert summary["calls"].tolist() == [observed[f"observed_{p}_min"].notna().sum() for p in summary["part"]]
+
+
+def test_hour_of_day_table_counts_calls_per_day_by_hour_and_load():
+    from sim.report.figures import hour_of_day_table
+
+    incidents = pd.DataFrame(
+        {
+            "replication": [0, 0, 0, 1, 1],
+            "call_hour": [3, 3, 14, 3, 14],
+            "source": ["everyday", "everyday", "park", "everyday", "everyday"],
+            "first_arrival_s": [60.0, 180.0, 300.0, 240.0, 600.0],
+        }
+    )
+    table = hour_of_day_table(incidents, replications=2, days=2.0).set_index(["load", "call_hour"])
+    assert table.loc[("everyday", 3), "calls_per_day"] == pytest.approx(3 / 2 / 2)
+    assert table.loc[("everyday", 3), "first_arrival_mean_min"] == pytest.approx((2.0 + 4.0) / 2)  # rep means 2, 4
+    assert table.loc[("hazmat", 14), "calls_per_day"] == pytest.approx(1 / 2 / 2)
+    assert np.isnan(table.loc[("hazmat", 14), "first_arrival_mean_min_ci"])  # one replication: no CI
 
 
 def test_geopackage_round_trips(run_dir):

@@ -220,3 +220,102 @@ def plot_utilisation(
     bottom.set_title("Time per status by base")
     bottom.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     return finish_figure(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)
+
+
+def hour_of_day_table(incidents: pd.DataFrame, replications: int, days: float) -> pd.DataFrame:
+    """Per hour of the day and load (hazmat or everyday): calls per day and mean first arrival (min), mean over
+    replications, with the first arrival's 95% CI half-width over replications."""
+    load = np.where(incidents["source"].to_numpy().astype(str) == "everyday", "everyday", "hazmat")
+    frame = incidents.assign(load=load, first_min=incidents["first_arrival_s"] / 60)
+    per_rep = frame.groupby(["load", "call_hour", "replication"]).agg(
+        calls=("first_min", "size"), first_min=("first_min", "mean")
+    )
+    grouped = per_rep.groupby(["load", "call_hour"])
+    n = grouped["first_min"].count()
+    half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * grouped["first_min"].std(ddof=1) / np.sqrt(n)
+    return pd.DataFrame(
+        {
+            "calls_per_day": grouped["calls"].sum() / max(replications, 1) / days,
+            "first_arrival_mean_min": grouped["first_min"].mean(),
+            "first_arrival_mean_min_ci": half.where(n > 1),
+        }
+    ).reset_index()
+
+
+def plot_hour_of_day(
+    incidents: pd.DataFrame,
+    replications: int,
+    days: float,
+    targets=(),
+    *,
+    save: bool = False,
+    show: bool = False,
+    filepath: Path | None = None,
+    dpi: int = 120,
+):
+    """Calls per day by hour of the call (stacked hazmat and everyday) over the mean first arrival by hour with its
+    95% CI, and the first-arrival target lines."""
+    use_cjk_font()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    table = hour_of_day_table(incidents, replications, days)
+    hours = np.arange(24)
+    below = np.zeros(24)
+    for load, colour in (("hazmat", "tab:red"), ("everyday", "tab:blue")):
+        part = table[table["load"] == load].set_index("call_hour").reindex(hours)
+        if part["calls_per_day"].notna().any():
+            calls = part["calls_per_day"].fillna(0).to_numpy()
+            top.bar(hours, calls, bottom=below, color=colour, alpha=0.8, label=load)
+            below += calls
+            mean = part["first_arrival_mean_min"].to_numpy(float)
+            half = part["first_arrival_mean_min_ci"].fillna(0).to_numpy(float)
+            bottom.plot(hours, mean, "o-", color=colour, label=load)
+            bottom.fill_between(hours, np.maximum(mean - half, 0), mean + half, color=colour, alpha=0.2, linewidth=0)
+    means = table["first_arrival_mean_min"].to_numpy(float)
+    top_min = max([t.limit_s / 60 for t in targets if t.measure == "first_arrival"] + list(means[np.isfinite(means)]))
+    bottom.set_ylim(0, 1.3 * max(top_min, 1.0))  # a wide band of a rare load is cut rather than flatten the rest
+    for t in targets:
+        if t.measure == "first_arrival":
+            bottom.axhline(t.limit_s / 60, color="grey", linestyle=":", linewidth=1)
+            bottom.text(23.4, t.limit_s / 60, f" {t.name}", fontsize=7, color="dimgrey", va="bottom", ha="right")
+    top.set_ylabel("calls per day")
+    top.set_title("Calls and first arrival by hour of the call (mean over replications)")
+    bottom.set_ylabel("mean first arrival (min)")
+    bottom.set_xlabel("hour of the day (local time)")
+    bottom.set_xticks(hours)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="upper left")
+    return finish_figure(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)
+
+
+CALIBRATION_PARTS = ("turnout", "travel", "first_arrival")
+
+
+def plot_calibration(
+    table: pd.DataFrame, *, save: bool = False, show: bool = False, filepath: Path | None = None, dpi: int = 120
+):
+    """Simulated against observed minutes per replayed call, one panel per part, with the diagonal and a one-minute
+    band (the calibration table of :mod:`sim.calibration`)."""
+    use_cjk_font()
+    fig, axes = plt.subplots(1, len(CALIBRATION_PARTS), figsize=(12, 4.2))
+    for ax, part in zip(axes, CALIBRATION_PARTS, strict=True):
+        rows = table[table["part"] == part].dropna(subset=["simulated_min"])
+        top = float(max(rows[["observed_min", "simulated_min"]].max().max(), 1.0)) * 1.1 if len(rows) else 1.0
+        line = np.array([0.0, top])
+        ax.fill_between(line, line - 1, line + 1, color="tab:green", alpha=0.15, linewidth=0, label="within 1 min")
+        ax.plot(line, line, color="grey", linewidth=1)
+        ax.scatter(rows["observed_min"], rows["simulated_min"], s=18, color="tab:blue")
+        if len(rows):
+            error = rows["simulated_min"] - rows["observed_min"]
+            ax.set_title(f"{part.replace('_', ' ')}: bias {error.mean():+.2f}, MAE {error.abs().mean():.2f} min")
+        else:
+            ax.set_title(f"{part.replace('_', ' ')}: no observed times")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_aspect("equal")
+        ax.set_xlabel("observed (min)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("simulated, mean over replications (min)")
+    axes[0].legend(fontsize=8, loc="upper left")
+    return finish_figure(fig, axes, save=save, show=show, filepath=filepath, dpi=dpi)

@@ -14,11 +14,28 @@ import pandas as pd
 
 from sim.metrics import verdict_word
 from sim.report.context import ReportContext, load_context
-from sim.report.figures import plot_response_cdf, plot_response_parts, plot_utilisation
+from sim.report.figures import (
+    plot_calibration,
+    plot_hour_of_day,
+    plot_response_cdf,
+    plot_response_parts,
+    plot_utilisation,
+)
 from sim.report.fonts import find_cjk_font
 from sim.report.maps import build_map, plot_coverage_map, plot_situation_map
 
-SECTIONS = ("summary", "map", "coverage", "response", "parts", "utilisation", "compliance", "study")
+SECTIONS = (
+    "summary",
+    "map",
+    "coverage",
+    "response",
+    "parts",
+    "hours",
+    "utilisation",
+    "compliance",
+    "calibration",
+    "study",
+)
 
 CSS = """
 body{font-family:'Noto Sans CJK SC','Noto Sans',system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;
@@ -52,8 +69,10 @@ def build_report(
         _coverage(ctx),
         _response(ctx),
         _parts(ctx),
+        _hours(ctx),
         _utilisation(ctx),
         _compliance(ctx),
+        _calibration(ctx),
         _study(ctx),
     ]
     title = f"rescuesim report — {ctx.scenario.name}"
@@ -282,6 +301,41 @@ def _parts(ctx: ReportContext) -> str:
         "parts",
         "Turnout, travel and on-scene breakdown",
         _img(plot_response_parts, ctx.incidents, alt="response-time parts") + table,
+    )
+
+
+def _hours(ctx: ReportContext) -> str:
+    return _section(
+        "hours",
+        "By hour of the day",
+        _img(
+            plot_hour_of_day,
+            ctx.incidents,
+            int(ctx.manifest["replications"]),
+            ctx.scenario.horizon_days,
+            ctx.scenario.targets,
+            alt="calls and first arrival by hour of the day",
+        )
+        + "<p class='note'>Calls per day by the hour of the call (local time from <code>start_date</code>), hazmat "
+        "incidents and everyday calls stacked, and their mean first arrival with a 95% CI over replications; "
+        "the <code>call_hour</code> rows of <code>breakdown.csv</code> hold every KPI by hour.</p>",
+    )
+
+
+def _calibration(ctx: ReportContext) -> str:
+    table = ctx.tables.get("calibration")
+    if table is None:
+        return ""
+    summary = ctx.tables["calibration_summary"]
+    return _section(
+        "calibration",
+        "Calibration against replayed calls",
+        _img(plot_calibration, table, alt="simulated against observed times")
+        + _table(summary)
+        + "<p class='note'>Each point is a replayed historical call: its observed time against the mean over "
+        "replications of the simulated one (travel is road travel plus the last leg). Bias is simulated minus "
+        "observed; a bias far from 0 says the road speeds or turnout assumptions do not fit the place. Per call in "
+        "<code>calibration.csv</code>.</p>",
     )
 
 
