@@ -249,3 +249,41 @@ def test_the_shipped_example_of_historical_calls_replays_on_the_demo_county():
     sites = build_sites(scenario)
     stream_ = generate_incidents(scenario, sites, np.random.default_rng(0))
     assert sites.site_id[stream_.site].tolist() == [c.id for c in calls]  # the file is in time order
+
+
+def test_erlang_c_holds_when_the_calls_come_from_call_areas_at_zero_travel():
+    """Two call areas (Poisson at every grid point: their sum is Poisson) on c engines with no turnout or travel and
+    exponential work: P(wait) and the mean wait are Erlang C's; c - 1 or c + 1 engines (a wrong model) lie outside."""
+    from sim.experiment import run_replications
+    from tests.test_model import erlang_c
+
+    c, lam_per_h, mean_work_min = 3, 1.5, 60.0
+    per_yr = lam_per_h * 24 * 365.25
+    scenario = _areas_scenario(
+        horizon_days=60,
+        replications=12,
+        bases=[BASE | {"turnout_min": 0, "units": [{"type": "engine", "count": c}]}],
+        call_areas=[
+            {"id": "town", "polygon": _square(121.0, 30.0, 0.02), "calls_per_yr": 0.75 * per_yr, "cell_m": 500},
+            {"id": "rural", "polygon": _square(121.1, 30.0, 0.04), "calls_per_yr": 0.25 * per_yr, "cell_m": 1000},
+        ],
+        incident_types={"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": mean_work_min}}}},
+        incident_mix={"everyday": {"call": 1.0}},
+        response_plans={"call": {1: {"engine": 1}}},
+    )
+    world = world_from_matrix(scenario, [[0.0] * len(build_sites(scenario))])
+    result = run_replications(world, workers=1)
+    assert set(result.incidents["source"]) == {"everyday"}
+    mu_per_s = 1 / (mean_work_min * 60)
+
+    def theory(servers: int) -> tuple[float, float]:
+        p_wait = erlang_c(servers, lam_per_h * mean_work_min / 60)
+        return p_wait, p_wait / (servers * mu_per_s - lam_per_h / 3600)
+
+    per_rep = result.incidents.groupby("replication")["waited_s"]
+    observed = (per_rep.apply(lambda w: (w > 0).mean()).to_numpy(), per_rep.mean().to_numpy())
+    for k, v in enumerate(observed):  # two checks share the verdict: Bonferroni, 0.5% each
+        half = stats.t.ppf(1 - 0.005 / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+        assert abs(v.mean() - theory(c)[k]) <= half, (k, v.mean(), theory(c)[k], half)
+        for wrong in (c - 1, c + 1):
+            assert abs(v.mean() - theory(wrong)[k]) > half, (k, wrong)
