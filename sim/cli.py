@@ -335,9 +335,9 @@ def _verdict_text(target: dict) -> str:
 def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
     k = summary["kpis"]
 
-    def fmt(key: str, scale: float = 60.0, unit: str = "min") -> str:
-        v = k[key]
-        return f"{v['mean'] / scale:.2f} ± {v['half_width'] / scale:.2f} {unit}"
+    def fmt(key: str, kpis: dict = k) -> str:
+        v = kpis[key]
+        return f"{v['mean'] / 60:.2f} ± {v['half_width'] / 60:.2f} min"
 
     lines = [
         f"{n_incidents} incidents over {summary['replications']} replications, simulated in {elapsed_s:.1f} s",
@@ -345,6 +345,14 @@ def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
         f"p90 {fmt('first_arrival_p90_s')}",
         f"  full response: mean {fmt('full_response_mean_s')}",
     ]
+    by_load = summary.get("by_load", {})
+    if len(by_load) > 1:  # both loads: each apart, so that the few hazmat incidents are not hidden
+        for load, kpis in by_load.items():
+            per_rep = kpis["incidents"]["mean"]
+            lines.append(
+                f"  {load} ({per_rep:.0f} per replication): first arrival mean {fmt('first_arrival_mean_s', kpis)}, "
+                f"p90 {fmt('first_arrival_p90_s', kpis)}, waited {100 * kpis['waited_share']['mean']:.1f}%"
+            )
     for t in summary["targets"]:
         share = t["achieved_share"]
         lines.append(

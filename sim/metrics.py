@@ -526,6 +526,7 @@ def run_summary(result) -> dict:
     units = result.units
     return {
         "scenario": scenario.name,
+        "by_load": load_kpis(result.incidents, result.replications),
         "seed": result.seed,
         "replications": result.replications,
         "horizon_days": scenario.horizon_days,
@@ -535,6 +536,21 @@ def run_summary(result) -> dict:
         "drill_compliance": drill_compliance(result.world, units),
         "notes": list(result.notes),
     }
+
+
+LOAD_KPIS = ("incidents", "first_arrival_mean_s", "first_arrival_median_s", "first_arrival_p90_s", "waited_share")
+
+
+def load_kpis(incidents: pd.DataFrame, replications: int) -> dict[str, dict[str, dict[str, float]]]:
+    """The headline KPIs of hazmat incidents and of everyday calls apart (a load without incidents is left out):
+    with everyday calls in the thousands, the hazmat figures would drown in the pooled ones."""
+    everyday = (incidents["source"] == SourceKind.EVERYDAY).to_numpy()
+    out = {}
+    for load, mask in (("hazmat", ~everyday), ("everyday", everyday)):
+        if mask.any():
+            kpis = summarize(kpis_per_replication(incidents[mask], (), replications))
+            out[load] = {k: kpis[k] for k in LOAD_KPIS}
+    return out
 
 
 def verdict_word(target: dict) -> str:

@@ -196,6 +196,22 @@ def test_kpis_per_replication_equal_each_replication_alone():
     assert (kpis.loc[:4, "mutual_aid_share"] > 0).any()
 
 
+def test_load_kpis_split_hazmat_incidents_from_everyday_calls():
+    from sim.metrics import load_kpis
+
+    result = run_replications(_congested_world(), replications=4, workers=1)
+    incidents = result.incidents.copy()
+    everyday = np.arange(len(incidents)) % 3 == 0
+    incidents.loc[everyday, "source"] = "everyday"
+    split = load_kpis(incidents, 4)
+    assert list(split) == ["hazmat", "everyday"]
+    for load, mask in (("hazmat", ~everyday), ("everyday", everyday)):
+        per = kpis_per_replication(incidents[mask], (), 4)
+        assert split[load]["first_arrival_mean_s"] == mean_ci(per["first_arrival_mean_s"].to_numpy())
+        assert split[load]["incidents"]["mean"] == mask.sum() / 4
+    assert list(load_kpis(result.incidents, 4)) == ["hazmat"]  # no everyday call: no everyday entry
+
+
 def test_breakdown_equals_kpis_of_each_group():
     world = _congested_world()
     result = run_replications(world, replications=4, workers=1)
