@@ -71,6 +71,15 @@ def run_block(world: World, seed: int, replications: Sequence[int]) -> Replicati
     return ReplicationOutputs.concat([run_one(world, seed, r) for r in replications])
 
 
+def kpi_block(world: World, seed: int, replications: Sequence[int]) -> pd.DataFrame:
+    """The KPI rows of a block of replications, each reduced as soon as it is simulated (its log is not kept)."""
+    rows = []
+    for r in replications:
+        incidents = incident_table_of(world, run_one(world, seed, r)).assign(replication=0)
+        rows.append(kpis_per_replication(incidents, world.scenario.targets, 1).assign(replication=r))
+    return pd.concat(rows, ignore_index=True)
+
+
 DASK_TIMEOUT_S = 10.0
 """How long to wait to reach a Dask scheduler, and for it to have a worker, before giving up with an error."""
 
@@ -84,9 +93,9 @@ def _init_worker(world: World) -> None:
     _WORKER_WORLD = world
 
 
-def _run_in_worker(args: tuple[int, range]):
-    seed, replications = args
-    return run_block(_WORKER_WORLD, seed, replications)
+def _run_in_worker(args: tuple[Callable, int, range]):
+    task, seed, replications = args
+    return task(_WORKER_WORLD, seed, replications)
 
 
 def _blocks(reps: range, workers: int) -> list[range]:
@@ -126,14 +135,31 @@ def simulate_replications(
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplicationOutputs:
     """Simulate replications 0..R-1 (as :func:`run_replications`) and gather their raw outputs in order."""
+    return ReplicationOutputs.concat(_parts(run_block, world, replications, seed, workers, dask, progress))
+
+
+def simulate_kpis(
+    world: World,
+    *,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Only the KPIs per replication (as ``run_replications(...).kpis``, equal to them), each replication reduced in
+    its worker: memory stays that of one replication, for studies of many long replications."""
+    return pd.concat(_parts(kpi_block, world, replications, seed, workers, dask, progress), ignore_index=True)
+
+
+def _parts(task, world: World, replications, seed, workers, dask, progress) -> list:
+    """``task(world, seed, block)`` of every block of replications 0..R-1, in replication order."""
     replications = replications or world.scenario.replications
     seed = world.scenario.seed if seed is None else seed
     workers = default_workers() if workers is None else workers
     if dask:
-        parts = _map_dask(world, seed, range(replications), workers, dask, progress)
-    else:
-        parts = list(_map(world, seed, range(replications), min(workers, replications), progress))
-    return ReplicationOutputs.concat(parts)
+        return _map_dask(task, world, seed, range(replications), workers, dask, progress)
+    return list(_map(task, world, seed, range(replications), min(workers, replications), progress))
 
 
 def derive_result(world: World, seed: int, outputs: ReplicationOutputs) -> RunResult:
@@ -152,23 +178,23 @@ def derive_result(world: World, seed: int, outputs: ReplicationOutputs) -> RunRe
     )
 
 
-def _map(world: World, seed: int, reps: range, workers: int, progress):
+def _map(task, world: World, seed: int, reps: range, workers: int, progress):
     total = len(reps)
     if workers <= 1:
-        for done, r in enumerate(reps, 1):
-            yield run_one(world, seed, r)
+        for done in range(1, total + 1):
+            yield task(world, seed, reps[done - 1 : done])
             if progress:
                 progress(done, total)
         return
     done = 0
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(world,))
     try:
+        blocks = _blocks(reps, workers)
         with interrupts_deferred():  # the workers are forked now (one per submit)
-            futures = [pool.submit(_run_in_worker, (seed, block)) for block in _blocks(reps, workers)]
-        for future in futures:
-            part = future.result()
-            yield part
-            done += len(part.replication)
+            futures = [pool.submit(_run_in_worker, (task, seed, block)) for block in blocks]
+        for future, block in zip(futures, blocks, strict=True):
+            yield future.result()
+            done += len(block)
             if progress:
                 progress(done, total)
     except BaseException:  # an error or Ctrl-C: stop the workers now rather than let them finish their blocks
@@ -178,7 +204,7 @@ def _map(world: World, seed: int, reps: range, workers: int, progress):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, progress) -> list[ReplicationOutputs]:
+def _map_dask(task, world: World, seed: int, reps: range, workers: int, address: str, progress) -> list:
     """Replications as Dask tasks, gathered in replication order whatever order they finish in.
 
     Each block is read once from its own future, so a block rescheduled after its worker died still counts once. A
@@ -202,18 +228,19 @@ def _map_dask(world: World, seed: int, reps: range, workers: int, address: str, 
             raise ClusterError(
                 f"--dask: cannot reach the Dask scheduler at {address} within {DASK_TIMEOUT_S:g} s ({exc})"
             ) from None
-    parts: list[ReplicationOutputs] = []
+    parts: list = []
     done, lost = 0, False
     try:
         client.wait_for_workers(1, timeout=DASK_TIMEOUT_S)
         world_f = client.scatter(world, broadcast=True)
         blocks = _blocks(reps, max(workers, len(client.scheduler_info().get("workers", {}))))
-        futures = client.map(run_block, [world_f] * len(blocks), [seed] * len(blocks), blocks, pure=False)
+        futures = client.map(task, [world_f] * len(blocks), [seed] * len(blocks), blocks, pure=False)
         for i, block in enumerate(blocks):
             parts.append(futures[i].result())
             futures[i] = None  # released: a worker lost later need not recompute what is gathered already
-            if not np.array_equal(parts[-1].replication, np.asarray(block)):
-                raise RuntimeError(f"Dask returned replications {parts[-1].replication} for {block}")
+            got = np.asarray(parts[-1]["replication"] if isinstance(parts[-1], pd.DataFrame) else parts[-1].replication)
+            if not np.array_equal(got, np.asarray(block)):
+                raise RuntimeError(f"Dask returned replications {got} for {block}")
             done += len(block)
             if progress:
                 progress(done, len(reps))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sim.experiment import incident_stream, run_replications
+from sim.experiment import incident_stream, run_replications, simulate_kpis
 from sim.world import world_from_matrix
 from tests.helpers import tiny_scenario
 
@@ -60,3 +60,13 @@ def test_dask_local_cluster_gives_identical_results():
     dask = run_replications(world, replications=3, workers=2, dask="local")
     for name in ("incidents", "units", "kpis", "events"):
         pd.testing.assert_frame_equal(getattr(serial, name), getattr(dask, name))
+    pd.testing.assert_frame_equal(simulate_kpis(world, replications=3, workers=2, dask="local"), serial.kpis)
+
+
+def test_kpis_reduced_in_the_workers_equal_the_full_run_on_every_executor():
+    targets = [{"name": "first 5 min", "first_arrival_min": 5, "share": 0.9}]
+    world = _world(drills={"interval_days": 3, "duration_h": 6}, targets=targets)
+    full = run_replications(world, replications=5, workers=1).kpis
+    assert full["target:first 5 min"].between(0, 1).all() and full["incidents"].gt(0).all()
+    for workers in (1, 2):
+        pd.testing.assert_frame_equal(simulate_kpis(world, replications=5, workers=workers), full)
