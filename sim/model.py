@@ -62,7 +62,8 @@ class SimOutput:
 
 
 _ON_SCENE_AT = operator.itemgetter(1)  # of a dispatch (unit, on-scene time)
-_CLEARING, _FREE_AGAIN = -1, 0  # SimPy priorities at one instant, before calls and first arrivals (NORMAL = 1)
+# SimPy priorities at one instant: clearings, units free again, first arrivals (NORMAL = 1), then calls
+_CLEARING, _FREE_AGAIN, _CALL = -1, 0, 2
 
 
 class Model:
@@ -112,9 +113,10 @@ class Model:
     def _at(self, at_s: float, callback, *args, priority: int = simpy.core.NORMAL) -> None:
         """Call ``callback(*args)`` when the clock reaches ``at_s``, with ``self.now = at_s`` exactly (SimPy's
         ``now + (at_s - now)`` may differ from it in the last bit). At one instant, events of a lower ``priority``
-        come first: clearings (``_CLEARING``), then units free again (``_FREE_AGAIN``), then calls and first
-        arrivals, so that a waiting incident gets a unit back at the instant a new call comes, and an incident
-        cleared at that instant gets none."""
+        come first: clearings (``_CLEARING``), then units free again (``_FREE_AGAIN``), then first arrivals, then
+        calls (``_CALL``), so that a waiting incident gets a unit back at the instant a new call comes, an incident
+        cleared at that instant gets none, and an escalation on a first arrival is filled before a new call (the
+        older incident first)."""
         event = simpy.Event(self.env)
         event._ok, event._value = True, (at_s, callback, args)  # what simpy.Timeout sets, at any priority
         self.env.schedule(event, priority, at_s - self.now)
@@ -127,7 +129,7 @@ class Model:
     # -- run --------------------------------------------------------------------------------------------------
     def run(self) -> SimOutput:
         if self.call_at_s:
-            self._at(self.call_at_s[0], self._call_next)
+            self._at(self.call_at_s[0], self._call_next, priority=_CALL)
         self.env.run()
         fleet = self.fleet
         for unit in range(len(fleet)):  # back at base, and drills due before the horizon, to their end
@@ -156,7 +158,7 @@ class Model:
         self.log.call(inc.call_at_s, i, inc.level)
         self._require(inc, self._plan(inc.type_name, inc.level))
         if self.next_call < len(self.call_at_s):
-            self._at(self.call_at_s[self.next_call], self._call_next)
+            self._at(self.call_at_s[self.next_call], self._call_next, priority=_CALL)
 
     def _plan(self, type_name: str, level: int) -> dict[str, int]:
         """The response plan, limited to unit types (and counts) the scenario has at all."""
