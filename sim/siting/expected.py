@@ -65,8 +65,10 @@ def malp_required_units(
     """
     n = cover.shape[0]
     if local_busy:
-        c = csr_array(cover.astype(float))
-        share = ((c @ c.T) > 0).astype(float) @ weights
+        rows, inverse = np.unique(cover, axis=0, return_inverse=True)  # points with the same N_i share M_i
+        c = csr_array(rows.astype(float))
+        row_weight = np.bincount(inverse.ravel(), weights=weights, minlength=len(rows))
+        share = (((c @ c.T) > 0).astype(float) @ row_weight)[inverse.ravel()]
         rho = busy_fraction * p * share / max(float(weights.sum()), np.finfo(float).tiny)
     need = np.full(n, p + 1)
     for b in range(p, 0, -1):  # downwards, so that the least b that satisfies the test is kept

@@ -231,8 +231,8 @@ def evaluate(
     with or without backup), the weighted time to the nearest open site over demand with weight > 0 (pmedian) or
     the worst such time (pcenter); ``inf`` when such demand is unreachable, NaN for an empty layout. For an optimal
     layout it equals :attr:`SitingResult.objective`. ``p`` is accepted so that a model's arguments can be passed
-    alike; the value of a given layout does not depend on it, and a layout of another size (today's bases) is
-    evaluated as it stands.
+    alike; the value of a given layout does not depend on it (except MALP II's workload), and a layout of another
+    size (today's bases) is evaluated as it stands.
     """
     if model not in _MODELS:
         raise RescuesimError(f"siting model: unknown model {model!r}; choose from {', '.join(_MODELS)}")
