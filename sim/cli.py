@@ -220,6 +220,8 @@ def cmd_site(args) -> int:
         workers=args.workers,
         dask=args.dask,
         progress=None if args.quiet else lambda n: _say(args, f"  simulating {n}"),
+        busy_fraction=args.busy_fraction,
+        alpha=args.alpha if args.model == "malp" else None,
     )
     table = outcome.table
     objective = table.attrs["objective"]
@@ -277,8 +279,12 @@ def cmd_site(args) -> int:
 
 
 def _check_site_args(args) -> None:
-    needs_p = args.model in ("mclp", "pmedian", "pcenter")
-    needs_t = args.model in ("lscp", "mclp")
+    needs_p = args.model in ("mclp", "pmedian", "pcenter", "mexclp", "malp")
+    needs_t = args.model in ("lscp", "mclp", "mexclp", "malp")
+    if args.busy_fraction is not None and not 0 < args.busy_fraction < 1:
+        raise RescuesimError(f"--busy-fraction: must lie between 0 and 1, got {args.busy_fraction:g}")
+    if not 0 < args.alpha < 1:
+        raise RescuesimError(f"--alpha: must lie between 0 and 1, got {args.alpha:g}")
     if needs_p and args.p is None:
         raise RescuesimError(f"--p: the {args.model} model needs the number of bases to open")
     if needs_t and args.target_min is None:
@@ -391,9 +397,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("site", help="siting study: exact location model, then simulation of the best layouts")
     p.add_argument("scenario", type=Path)
-    p.add_argument("--model", choices=("lscp", "mclp", "pmedian", "pcenter"), default="mclp")
-    p.add_argument("--p", type=_positive_int, default=None, help="bases to open (mclp, pmedian, pcenter)")
-    p.add_argument("--target-min", type=float, default=None, help="coverage time in minutes (lscp, mclp)")
+    p.add_argument(
+        "--model",
+        choices=("lscp", "mclp", "pmedian", "pcenter", "mexclp", "malp"),
+        default="mclp",
+        help="location model; mexclp (Daskin 1983) and malp (ReVelle & Hogan 1989) count on bases being busy",
+    )
+    p.add_argument("--p", type=_positive_int, default=None, help="bases to open (all models but lscp)")
+    p.add_argument("--target-min", type=float, default=None, help="coverage time in minutes (lscp, mclp, mexclp, malp)")
+    p.add_argument(
+        "--busy-fraction",
+        type=float,
+        default=None,
+        help="mexclp, malp: chance a base is busy (default: measured on a simulation of today's layout)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.9, help="malp: required chance that a base in reach is free (default 0.9)"
+    )
     p.add_argument("--backup", action="store_true", help="mclp: also maximise demand covered twice")
     p.add_argument("--simulate-top", type=_positive_int, default=5, help="layouts to simulate (default 5)")
     p.add_argument("--objective", default=None, help="simulated KPI to rank by (default: the first target)")

@@ -153,6 +153,25 @@ def test_site_command_ranks_layouts_and_the_current_one(tmp_path):
     assert {f["properties"]["layout"] for f in layouts["features"]} == set(table["layout"])
 
 
+def test_site_command_with_mexclp_measures_the_busy_fraction_on_todays_layout(tmp_path):
+    from sim.siting import busy_fraction_from
+
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    args = ["--model", "mexclp", "--p", "4", "--target-min", "5", "--simulate-top", "1", "--results", str(tmp_path)]
+    assert main(["site", str(scenario), *args, *QUICK]) == 0
+    (folder,) = list(tmp_path.glob("*/*site*"))
+    table = pd.read_csv(folder / "siting.csv")
+    assert set(table["layout"]) == {"current", "mexclp #1"}
+    q = table["busy_fraction"].iloc[0]
+    assert (table["busy_fraction"] == q).all() and 0 < q < 0.5
+    if table.loc[0, "layout"] == "current":  # the run tables are the best layout's: today's, when it ranks first
+        assert q == pytest.approx(busy_fraction_from(pd.read_parquet(folder / "units.parquet")))
+    mexclp = table[table["layout"] == "mexclp #1"].iloc[0]
+    current = table[table["layout"] == "current"].iloc[0]
+    assert mexclp["model_objective"] >= current["model_objective"] - 1e-9  # the optimum beats today's 4 bases
+    assert main(["site", str(scenario), "--model", "malp", "--p", "4", "--target-min", "5", "--alpha", "1.5"]) == 2
+
+
 def test_layouts_keep_the_fleet():
     from sim.forces import build_units
     from sim.scenario import load_scenario

@@ -12,7 +12,7 @@ import pandas as pd
 
 from sim.errors import RescuesimError
 from sim.experiment import run_replications
-from sim.siting import covered_share, evaluate, top_layouts
+from sim.siting import AVAILABILITY_MODELS, busy_fraction_from, covered_share, evaluate, top_layouts
 from sim.siting.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
 from sim.studies.objectives import resolve_objective
 from sim.studies.variants import kpi_row
@@ -41,10 +41,28 @@ def siting_study(
     workers: int | None = None,
     dask: str | None = None,
     progress: Callable[[str], None] | None = None,
+    busy_fraction: float | None = None,
+    alpha: float | None = None,
 ) -> SitingOutcome:
     """Solve the location model to optimality, then simulate its best layouts and the current one on common
-    random numbers and rank them by a simulated KPI."""
+    random numbers and rank them by a simulated KPI.
+
+    The availability models (mexclp, malp) treat each base as a server busy with probability ``busy_fraction``
+    (default: the busy share of unit time in a simulation of today's layout, which is simulated first) and open
+    ``p`` bases, one per site; malp needs ``alpha``, the required chance that some base in reach is free."""
     scenario = world.scenario
+
+    def simulate(variant_scenario, name: str):
+        if progress:
+            progress(name)
+        return run_replications(
+            build_world(variant_scenario, network, workers=workers),
+            replications=replications,
+            seed=seed,
+            workers=workers,
+            dask=dask,
+        )
+
     candidates = build_candidates(scenario, network, world)
     cost_s = cost_matrix_s(scenario, network, world, candidates, workers=workers)
     weights = demand_weights(world)
@@ -57,6 +75,14 @@ def siting_study(
                 f"--target-min: {len(far)} incident sites cannot be reached within {target_min:g} min "
                 f"from any candidate (e.g. {names}); raise the time or add candidates"
             )
+    current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
+    simulated = {}
+    availability = {}
+    if model in AVAILABILITY_MODELS:
+        if busy_fraction is None:
+            simulated["current"] = simulate(layout_scenario(scenario, candidates, current), "current")
+            busy_fraction = min(max(busy_fraction_from(simulated["current"].units), 1e-6), 1 - 1e-6)
+        availability = {"busy_fraction": busy_fraction, "alpha": alpha}
     solved = top_layouts(
         model,
         cost_s,
@@ -67,23 +93,17 @@ def siting_study(
         backup=backup,
         fixed_open=candidates.indices("fixed_open"),
         fixed_closed=candidates.indices("fixed_closed"),
+        **availability,
+        **({"max_units_per_site": 1} if availability else {}),
     )
-    current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
-    entries = [("current", current, evaluate(model, cost_s, weights, current, p=p, target_s=target_s))]
+    value = evaluate(model, cost_s, weights, current, p=p, target_s=target_s, **availability)
+    entries = [("current", current, value)]
     entries += [(f"{model} #{k + 1}", tuple(r.open_sites), r.objective) for k, r in enumerate(solved)]
     kpi, larger = resolve_objective(scenario, objective)
     rows, layouts = [], []
     for name, open_sites, model_value in entries:
-        if progress:
-            progress(name)
         variant = layout_scenario(scenario, candidates, open_sites)
-        result = run_replications(
-            build_world(variant, network, workers=workers),
-            replications=replications,
-            seed=seed,
-            workers=workers,
-            dask=dask,
-        )
+        result = simulated.get(name) or simulate(variant, name)
         ids = [candidates.site_id[i] for i in open_sites]
         row: dict[str, Any] = {
             "layout": name,
@@ -91,7 +111,7 @@ def siting_study(
             "bases": len(ids),
             "model_objective": model_value,
             "covered_share_model": covered_share(cost_s, weights, open_sites, target_s),
-        }
+        } | ({"busy_fraction": availability["busy_fraction"]} if availability else {})
         row |= kpi_row(result.kpis)
         rows.append(row)
         layouts.append(
