@@ -188,13 +188,24 @@ def cmd_drills(args) -> int:
         "mean_proficiency",
         "statutory_ok",
         "best",
+        "tied_with_best",
     ]
     _say(args, table[list(dict.fromkeys(cols))].to_string(index=False))
-    _say(
-        args,
-        f"best interval: {best_row['interval_days']:g} days ({objective} = {best_value:.4g}, "
-        f"margin to the next {margin:.3g})",
-    )
+    tied = table.loc[table["tied_with_best"], "interval_days"].tolist()
+    if tied:
+        days = ", ".join(f"{d:g}" for d in tied)
+        _say(
+            args,
+            f"no single best interval: {best_row['interval_days']:g} days has the best estimate ({objective} = "
+            f"{best_value:.4g}) but {days} days tie with it (paired 95% CI of the difference includes 0); choose "
+            "among them on drill downtime and the statutory interval, or run more replications",
+        )
+    else:
+        _say(
+            args,
+            f"best interval: {best_row['interval_days']:g} days ({objective} = {best_value:.4g}, "
+            f"margin to the next {margin:.3g}; every other interval is worse beyond its paired 95% CI)",
+        )
     print(folder)
     return 0
 
@@ -331,11 +342,22 @@ def _verdict_text(target: dict) -> str:
     from sim.metrics import verdict_word
 
     verdict = verdict_word(target)
+    half = target["achieved_share"].get("half_width")
+    if verdict == "undecided" and (half is None or half != half):
+        return "undecided: too few replications with such incidents to judge"
     if verdict == "undecided":
         needed = target.get("replications_to_decide")
         more = f"about {needed} replications" if needed else "more replications"
         return f"undecided: the confidence interval straddles the requirement ({more} would likely decide it)"
     return "NOT met" if verdict == "not met" else verdict
+
+
+def _half_width_text(share: dict) -> str:
+    """``± 1.2`` (percentage points), or why there is no interval."""
+    half = share.get("half_width")
+    if half is None or half != half:
+        return f"(no CI: only {share['n']} replication had such incidents)"
+    return f"± {100 * half:.1f}"
 
 
 def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
@@ -359,10 +381,18 @@ def _summary_text(summary: dict, n_incidents: int, elapsed_s: float) -> str:
                 f"  {load} ({per_rep:.0f} per replication): first arrival mean {fmt('first_arrival_mean_s', kpis)}, "
                 f"p90 {fmt('first_arrival_p90_s', kpis)}, waited {100 * kpis['waited_share']['mean']:.1f}%"
             )
+    if summary["replications"] < 10:
+        lines.append(
+            f"  warning: only {summary['replications']} replications; confidence intervals are wide and verdicts "
+            "often undecided (10 or more recommended)"
+        )
     for t in summary["targets"]:
         share = t["achieved_share"]
+        if not share.get("n"):
+            lines.append(f"  target {t['name']}: no incident matched applies_to: {t['applies_to']}")
+            continue
         lines.append(
-            f"  target {t['name']}: {100 * share['mean']:.1f}% ± {100 * share['half_width']:.1f} "
+            f"  target {t['name']}: {100 * share['mean']:.1f}% {_half_width_text(share)} "
             f"(required {100 * t['required_share']:.0f}%) {_verdict_text(t)}"
         )
     lines += [f"  note: {n}" for n in summary["notes"]]

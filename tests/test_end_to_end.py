@@ -140,6 +140,39 @@ def test_drills_command_writes_table_and_plot(tmp_path):
     assert (folder / "tradeoff.png").stat().st_size > 10_000
 
 
+def test_drills_that_cannot_be_told_apart_are_reported_as_tied(tmp_path, capsys):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    args = ["--intervals", "182,183", "--results", str(tmp_path), "--replications", "3", "--workers", "1"]
+    assert main(["drills", str(scenario), *args, "--no-report"]) == 0
+    (folder,) = list(tmp_path.glob("*/*drills*"))
+    table = pd.read_csv(folder / "drills.csv")
+    objective = [c for c in table.columns if c.endswith("_vs_best")][0]
+    other = table[~table["best"]].iloc[0]
+    assert abs(other[objective]) <= other[f"{objective}_ci"]  # one day apart: the paired CI includes 0
+    assert other["tied_with_best"] and not table.loc[table["best"], "tied_with_best"].any()
+    out = capsys.readouterr().out
+    assert "no single best interval" in out and ("183 days tie" in out or "182 days tie" in out)
+    assert "warning: only 3 replications" not in out  # the drill study prints no run summary
+
+
+def test_a_target_no_incident_matched_is_said_in_words(tmp_path, capsys):
+    from sim.cli import _summary_text
+
+    summary = {
+        "kpis": {k: {"mean": 60.0, "half_width": 6.0} for k in (
+            "first_arrival_mean_s", "first_arrival_median_s", "first_arrival_p90_s", "full_response_mean_s")},
+        "replications": 4,
+        "notes": [],
+        "targets": [
+            {"name": "sites 5 min", "applies_to": "site", "required_share": 0.9, "verdict": "no incidents",
+             "achieved_share": {"mean": float("nan"), "half_width": float("nan"), "n": 0}},
+        ],
+    }  # fmt: skip
+    text = _summary_text(summary, 10, 0.1)
+    assert "target sites 5 min: no incident matched applies_to: site" in text
+    assert "nan" not in text and "warning: only 4 replications" in text
+
+
 def test_site_command_ranks_layouts_and_the_current_one(tmp_path):
     scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
     args = ["--model", "pmedian", "--p", "4", "--simulate-top", "2", "--results", str(tmp_path), *QUICK]

@@ -65,8 +65,16 @@ def drill_table(
     paired = [mean_ci(r.kpis[objective].to_numpy(float) - best_kpis) for r in results.values()]
     table[f"{objective}_vs_best"] = [d["mean"] for d in paired]
     table[f"{objective}_vs_best_ci"] = [d["half_width"] for d in paired]
+    table["tied_with_best"] = [k != best and _includes_zero(d) for k, d in enumerate(paired)]
     table.attrs["objective"] = objective
     return table
+
+
+def _includes_zero(ci: dict[str, float]) -> bool:
+    """Whether a paired difference is not distinguishable from 0 (its 95% CI includes it; no CI: exactly 0)."""
+    if math.isnan(ci["half_width"]):
+        return ci["mean"] == 0
+    return abs(ci["mean"]) <= ci["half_width"]
 
 
 def best_margin(table: pd.DataFrame, objective: str) -> tuple[float, float]:
