@@ -10,9 +10,12 @@ are registered by name with :func:`register_policy`; the scenario's ``dispatch.p
 Units of another jurisdiction (mutual aid) are considered only when no local unit of that type can arrive within
 ``dispatch.mutual_aid.local_eta_limit_min``; their estimate then includes the activation delay.
 
-The ranking is exact but need not look at every unit: the units of a type are scanned in order of a lower bound of
-their estimate at the site (the unslowed mean turnout, no recall), and the scan stops once no unit left can beat the
-ones chosen.
+A local unit on its way back to base (``dispatch.from_return``) is ranked by the same rule from where it is, without
+turnout (its crew is aboard): on to the next point of its return route, then the fastest road.
+
+The ranking is exact but need not look at every unit: units on their way back are ranked first, then the units at
+base of a type are scanned in order of a lower bound of their estimate at the site (the unslowed mean turnout, no
+recall), and the scan stops once no unit left can beat the ones chosen.
 """
 
 from __future__ import annotations
@@ -34,10 +37,13 @@ class FleetView(Protocol):
 
     available: Sequence[bool]
     units_of_type: Mapping[str, Sequence[int]]
+    returning: Mapping[str, Mapping[int, None]]  # units that can be sent on from their way back, by type
 
     def expected_turnout_s(self, unit: int) -> float: ...
 
     def road_out_s(self, unit: int, site: int) -> float: ...
+
+    def from_return_s(self, unit: int, site: int, travel_factor: float) -> tuple[float, int]: ...
 
 
 class DispatchPolicy(Protocol):
@@ -94,8 +100,17 @@ class NearestEta:
         available, expected_turnout_s = fleet.available, fleet.expected_turnout_s
         limit_s, activation_s, local_of = self._local_limit_s, self._activation_s, self._local
         access_s = self._access[site]
+        returning = fleet.returning
         for unit_type, count in wanted.items():
             best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted as the ranking sorts
+            for unit in returning.get(unit_type, ()):  # local units on their way back (few at a time)
+                eta = fleet.from_return_s(unit, site, travel_factor)[0] + access_s
+                key = (eta > limit_s, eta, unit)
+                if len(best) < count:
+                    bisect.insort(best, key)
+                elif key < best[-1]:
+                    best.pop()
+                    bisect.insort(best, key)
             order = self._scan.get((unit_type, site)) or self._scan_order(site, unit_type)
             for bound_s, unit, road_s, local in order:
                 if len(best) == count:
@@ -141,6 +156,8 @@ class NearestEta:
 
 class _View:
     """A :class:`FleetView` made of an availability list and a turnout function (for :meth:`NearestEta.choose`)."""
+
+    returning: Mapping[str, Mapping[int, None]] = {}  # no unit on its way back
 
     def __init__(self, available: Sequence[bool], expected_turnout_s: Callable[[int], float]) -> None:
         self.available, self.expected_turnout_s = available, expected_turnout_s

@@ -34,6 +34,7 @@ class EventKind(IntEnum):
     AT_BASE = 10
     DRILL_START = 11  # value: 1 off site, 0 at base
     DRILL_END = 12  # value: proficiency after the drill
+    SENT_ON = 13  # a unit on its way back is sent to an incident from where it is (value: its road node, -1: none)
 
 
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
@@ -127,6 +128,7 @@ _CALL, _CLEARED, _QUEUED, _ESCALATED = (
     float(k) for k in (EventKind.CALL, EventKind.CLEARED, EventKind.QUEUED, EventKind.ESCALATED)
 )
 _DRILL_START, _DRILL_END = float(EventKind.DRILL_START), float(EventKind.DRILL_END)
+_RELEASED, _SENT_ON = float(EventKind.RELEASED), float(EventKind.SENT_ON)
 
 
 class LogWriter:
@@ -177,9 +179,21 @@ class LogWriter:
             mutual_aid,
         )
 
-    def returned(self, released_at_s: float, back_at_s: float, incident: int, unit: int) -> None:
-        """A unit's release from the scene and its return to base: RELEASED and AT_BASE rows."""
+    def returned(self, released_at_s: float, back_at_s: float, incident: int, unit: int) -> int:
+        """A unit's release from the scene and its return to base: RELEASED and AT_BASE rows; returns the record's
+        place (for :meth:`cut_return`)."""
+        at = len(self.records)
         self.records += (_RETURN, released_at_s, back_at_s, incident, unit, 0.0, 0.0, 0.0, 0.0)
+        return at
+
+    def cut_return(self, at: int) -> None:
+        """The return recorded at ``at`` never reaches base (the unit was sent on): only its RELEASED row stays, in
+        its place in the order rows were made."""
+        released_at_s, _, incident, unit = self.records[at + 1 : at + 5]
+        self.records[at : at + _RECORD_WIDTH] = (_ROW, released_at_s, _RELEASED, incident, unit, 0.0, 0.0, 0.0, 0.0)
+
+    def sent_on(self, at_s: float, incident: int, unit: int, node: float) -> None:
+        self.records += (_ROW, at_s, _SENT_ON, incident, unit, node, 0.0, 0.0, 0.0)
 
     def drill(self, start_at_s: float, end_at_s: float, unit: int, off_site: float, proficiency: float) -> None:
         """A drill played to its end: DRILL_START and DRILL_END rows."""

@@ -22,6 +22,7 @@ from sim.calendar import WEEKDAYS, Window
 from sim.eventlog import LogWriter
 from sim.forces import UnitStatus
 from sim.readiness import SECONDS_PER_DAY, after_drill, decayed, drill_plans
+from sim.routes import ReturnRoutes
 from sim.world import World
 
 AVAILABLE, MOBILISING, RETURNING, DRILL_OFF_SITE, DRILL_AT_BASE = (
@@ -63,6 +64,9 @@ class FleetTables:
     drills: UnitDrillTables
     initial_proficiency: float
     turnout_penalty: float
+    unit_base: list[int]
+    routes: ReturnRoutes | None  # return routes (None: units are sent only from base)
+    sent_on: list[bool]  # whether each unit can be sent on from its way back (local units, with routes)
 
 
 @functools.lru_cache(maxsize=8)
@@ -85,6 +89,9 @@ def fleet_tables(world: World) -> FleetTables:
         drills=_drill_tables(world),
         initial_proficiency=readiness.initial_proficiency,
         turnout_penalty=readiness.turnout_penalty,
+        unit_base=unit_base,
+        routes=world.routes,
+        sent_on=[world.routes is not None and bool(local) for local in world.units.local.tolist()],
     )
 
 
@@ -121,8 +128,11 @@ def _due_s(plan, horizon_s: float) -> list[float]:
 class Fleet:
     """The state of every unit in one replication.
 
-    ``available[unit]``: dispatchable now (at base, or drilling at base with a recall delay). ``next_change_s``:
-    when the unit next changes by itself (back at base, a drill due or ending; infinity while dispatched).
+    ``available[unit]``: dispatchable now at base (idle, or drilling at base with a recall delay).
+    ``on_the_way_back[unit]``: dispatchable from its way back to base (``dispatch.from_return``: a local unit, from
+    the moment it leaves the scene); ``returning[unit_type]`` holds those units by type. ``next_change_s``: when the
+    unit next changes by itself (it leaves the scene or is back at base, a drill due or ending; infinity while
+    dispatched).
     ``now`` is the moment a dispatch policy chooses at (set by the model before it asks).
     ``on_busy_until(unit, at_s)`` is called when a unit starts an off-site drill that lasts past the moment it is
     caught up to (the model times its return then if an incident is waiting).
@@ -147,6 +157,13 @@ class Fleet:
         self.prof_at_s = [0.0] * n
         self.drill_count = [0] * n  # drills begun: the next one is due at drills.due_s[unit][count]
         self.next_change_s = [due[0] for due in drills.due_s]
+        self.on_the_way_back = [False] * n
+        self.returning: dict[str, dict[int, None]] = {t: {} for t in tables.units_of_type}  # insertion-ordered
+        self.back_at_s = [math.inf] * n  # of a unit driving back: when it is at base, where from, how
+        self.road_start_s = [0.0] * n
+        self.return_factor = [1.0] * n
+        self.return_site = [0] * n
+        self.return_record = [0] * n
 
     def __len__(self) -> int:
         return len(self.status)
@@ -170,8 +187,17 @@ class Fleet:
         return self.turnout_mean_s[unit] * (1.0 + self.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
 
     def road_out_s(self, unit: int, site: int) -> float:
-        """Free-flow road seconds from where the unit is to a site's road node (today: from its base)."""
+        """Free-flow road seconds from a unit's base to a site's road node."""
         return self.tables.travel_out_s[unit][site]
+
+    def from_return_s(self, unit: int, site: int, travel_factor: float) -> tuple[float, int]:
+        """Of a unit on its way back, now: the seconds to reach a site's road node (on to the next point of its
+        return route at the return's pace, then the fastest road at ``travel_factor``), and that point."""
+        road_start_s, factor = self.road_start_s[unit], self.return_factor[unit]
+        elapsed_s = (self.now - road_start_s) / factor if self.now > road_start_s else 0.0
+        point, ahead_s = self.tables.routes.ahead(self.tables.unit_base[unit], self.return_site[unit], elapsed_s)
+        walk_s = road_start_s - self.now if self.now < road_start_s else 0.0  # still on the last leg back
+        return walk_s + ahead_s * factor + self.tables.routes.to_site_s(point, site) * travel_factor, point
 
     # -- a dispatch and a release -------------------------------------------------------------------------------
     def send(
@@ -190,7 +216,10 @@ class Fleet:
         departure; return when it is on scene. It is mobilised after ``activation_s`` (of mutual aid), en route after
         its turnout (drawn from ``u_turnout``, slowed by its proficiency, plus any recall delay), at the road's end
         after the drive (``travel_factor(at_s)``: congestion on a trip starting then), on scene after the last leg
-        ``access_s``. One call for the whole departure: the dispatch hot path."""
+        ``access_s``. One call for the whole departure: the dispatch hot path. A unit on its way back is sent on
+        (:meth:`send_on`)."""
+        if self.on_the_way_back[unit]:
+            return self.send_on(unit, incident, site, now, access_s, travel_factor)
         recall_s = self.recall_s[unit]  # read before the drill ends: ending it clears the recall delay
         if self.status[unit] == DRILL_AT_BASE:
             self.end_drill(unit, now)
@@ -208,17 +237,50 @@ class Fleet:
         self.log.dispatched(now, mobilised_at, en_route_at, road_end_at, on_scene_at, incident, unit, mutual_aid)
         return on_scene_at
 
+    def send_on(self, unit: int, incident: int, site: int, now: float, access_s: float, travel_factor) -> float:
+        """Send a unit on from its way back: its return ends where it is (the log keeps its leaving the scene), it is
+        en route at once (crew aboard: no turnout) from the next point of its route; return when it is on scene."""
+        factor = travel_factor(now)
+        road_s, point = self.from_return_s(unit, site, factor)
+        self.log.cut_return(self.return_record[unit])
+        self._stop_returning(unit)
+        self.set_status(unit, MOBILISING, now)
+        self.next_change_s[unit] = math.inf
+        self.recall_s[unit] = 0.0
+        road_end_at = now + road_s
+        on_scene_at = road_end_at + access_s
+        self.log.sent_on(now, incident, unit, float(self.tables.routes.point_node[point]))
+        self.log.dispatched(now, now, now, road_end_at, on_scene_at, incident, unit, False)
+        return on_scene_at
+
     def release(
         self, unit: int, incident: int, site: int, now: float, released_at_s: float, access_s: float, travel_factor
     ) -> float:
         """The unit's incident is cleared now: it leaves the scene at ``released_at_s`` (now, or when it arrives if
-        still on its way), takes the last leg back and drives to base; logs it and returns when it is back."""
-        drive_s = self.tables.travel_in_s[unit][site] * travel_factor(released_at_s + access_s)
-        back_at_s = released_at_s + (access_s + drive_s)
-        self.log.returned(released_at_s, back_at_s, incident, unit)
+        still on its way), takes the last leg back and drives to base; logs it and returns when it is free again
+        (back at base; a unit that can be sent on from its way back: when it leaves the scene)."""
+        factor = travel_factor(released_at_s + access_s)
+        back_at_s = released_at_s + (access_s + self.tables.travel_in_s[unit][site] * factor)
+        record = self.log.returned(released_at_s, back_at_s, incident, unit)
         self.set_status(unit, RETURNING, now)
         self.next_change_s[unit] = back_at_s
-        return back_at_s
+        if not self.tables.sent_on[unit]:
+            return back_at_s
+        self.back_at_s[unit], self.road_start_s[unit] = back_at_s, released_at_s + access_s
+        self.return_factor[unit], self.return_site[unit], self.return_record[unit] = factor, site, record
+        if released_at_s <= now:
+            self._start_returning(unit)
+        else:
+            self.next_change_s[unit] = released_at_s  # it can be sent on once it leaves the scene
+        return released_at_s
+
+    def _start_returning(self, unit: int) -> None:
+        self.on_the_way_back[unit] = True
+        self.returning[self.unit_type[unit]][unit] = None
+
+    def _stop_returning(self, unit: int) -> None:
+        self.on_the_way_back[unit] = False
+        del self.returning[self.unit_type[unit]][unit]
 
     # -- a unit's own timeline, played lazily -------------------------------------------------------------------
     def catch_up(self, unit: int, until_s: float, start_drills: bool = True) -> None:
@@ -228,6 +290,14 @@ class Fleet:
         while (next_s := self.next_change_s[unit]) <= until_s and next_s < math.inf:
             status = self.status[unit]
             if status == RETURNING:
+                if self.tables.sent_on[unit] and next_s < self.back_at_s[unit] and not self.on_the_way_back[unit]:
+                    # it leaves the scene: from now on it can be sent on
+                    self._start_returning(unit)
+                    self.next_change_s[unit] = self.back_at_s[unit]
+                    continue
+                if self.on_the_way_back[unit]:
+                    self._stop_returning(unit)
+                self.back_at_s[unit] = math.inf
                 self.set_status(unit, AVAILABLE, next_s)
                 self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
             elif status == AVAILABLE and start_drills:

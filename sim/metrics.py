@@ -156,6 +156,8 @@ def incident_table_of(world: World, outs: ReplicationOutputs) -> pd.DataFrame:
     df["escalated"] = closed["escalated"]
     df["level_final"] = np.where(closed["escalated"], closed["escalated_to"], outs.level).astype(np.int64)
     df["units_sent"] = sent["units_sent"]
+    df["units_sent_on"] = sent["units_sent_on"]  # from their way back (dispatch.from_return)
+    df["first_sent_on"] = sent["first_sent_on"]
     df["mutual_aid_units"] = sent["mutual_aid_units"]
     df["nearest_drilling"] = _nearest_drilling(world, outs, sent["first_unit_index"])
     return pd.DataFrame(df)
@@ -241,6 +243,13 @@ def _sent(world: World, outs: ReplicationOutputs, event_incident: np.ndarray) ->
         r[part][got] = at_s[first, phase + 1] - at_s[first, phase]
     r["units_sent"] = np.bincount(incident, minlength=n).astype(np.int64)
     r["mutual_aid_units"] = np.bincount(incident, weights=mutual_aid, minlength=n).astype(np.int64)
+    n_units = len(world.units)
+    sent_on_rows = np.flatnonzero(ev["kind"] == EventKind.SENT_ON)
+    sent_on_keys = event_incident[sent_on_rows] * n_units + ev["unit"][sent_on_rows]
+    sent_on = np.isin(incident * n_units + unit, sent_on_keys)  # each dispatch: from the unit's way back?
+    r["first_sent_on"] = np.zeros(n, dtype=bool)
+    r["first_sent_on"][got] = sent_on[first]
+    r["units_sent_on"] = np.bincount(incident, weights=sent_on, minlength=n).astype(np.int64)
     return r
 
 
@@ -426,6 +435,7 @@ def _group_kpis(
         k[f"{part}_mean_s"] = _group_reduce(column[f"{part}_s"], group, n_groups, np.mean)
     k["escalation_share"] = _group_share(incidents["escalated"].to_numpy(dtype=bool), group, n_groups)
     k["nearest_drilling_share"] = _group_share(incidents["nearest_drilling"].to_numpy(dtype=bool), group, n_groups)
+    k["first_sent_on_share"] = _group_share(incidents["first_sent_on"].to_numpy(dtype=bool), group, n_groups)
     mutual_aid = _group_sum(column["mutual_aid_units"], group, n_groups)
     sent = _group_sum(column["units_sent"], group, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):

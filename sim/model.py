@@ -27,7 +27,7 @@ import simpy
 from sim.dispatch import DispatchPolicy, make_policy
 from sim.distributions import Duration
 from sim.eventlog import LogWriter, status_times_s
-from sim.fleet import AVAILABLE, FREED_BY_TIME, Fleet, fleet_tables
+from sim.fleet import AVAILABLE, FREED_BY_TIME, MOBILISING, Fleet, fleet_tables
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
 from sim.queueing import DISCIPLINES
 from sim.readiness import SECONDS_PER_DAY, slowdown
@@ -287,9 +287,9 @@ class Model:
         travel_factor = self.travel_factor
         for unit, on_scene_at in sorted(inc.dispatched, key=_ON_SCENE_AT):  # first on scene, first to leave
             released_at = now if now > on_scene_at else on_scene_at
-            back_at = release(unit, i, site, now, released_at, access_s, travel_factor)
+            free_at = release(unit, i, site, now, released_at, access_s, travel_factor)
             if self.waiting:
-                self._wake_at(unit, back_at)
+                self._wake_at(unit, free_at)
 
     def _serve_waiting(self, units: list[int]) -> None:
         """Offer the units free again now (all together) to the waiting incidents that need their types, in the
@@ -297,9 +297,9 @@ class Model:
         fleet = self.fleet
         unit_type = fleet.unit_type
         types = {unit_type[unit] for unit in units}  # membership only
-        available = fleet.available
+        available, on_the_way_back = fleet.available, fleet.on_the_way_back
         for inc in self.queue_order(self.waiting):
-            if not any(available[unit] for unit in units):
+            if not any(available[unit] or on_the_way_back[unit] for unit in units):
                 break
             if any(inc.outstanding.get(t) for t in types):
                 self._fill(inc)
@@ -332,15 +332,15 @@ class Model:
         for u in together:
             wake_at_s[u] = math.inf
             fleet.catch_up(u, now, start_drills=False)
-        free = [u for u in together if fleet.status[u] == AVAILABLE]
+        free = [u for u in together if fleet.status[u] == AVAILABLE or fleet.on_the_way_back[u]]
         if free and self.waiting:
-            next_change_s = fleet.next_change_s
-            drill_due_s = [next_change_s[u] for u in free]
+            next_change_s, status = fleet.next_change_s, fleet.status
+            before = [(next_change_s[u], status[u]) for u in free]
             for u in free:
                 next_change_s[u] = math.inf  # calls before drills
             self._serve_waiting(free)
-            for u, due_s in zip(free, drill_due_s, strict=True):
-                if fleet.status[u] == AVAILABLE:
+            for u, (due_s, was) in zip(free, before, strict=True):
+                if status[u] == was and status[u] != MOBILISING:  # not sent: back at base or to a drill as planned
                     next_change_s[u] = due_s
         for u in together:
             fleet.catch_up(u, now)

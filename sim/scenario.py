@@ -382,6 +382,10 @@ class DispatchSpec(StrictModel):
     )
     home_jurisdiction: str = "local"
     mutual_aid: MutualAid = MutualAid()
+    from_return: bool = Field(
+        default=True,
+        description="a local unit driving back to base can be sent on from where it is (crew aboard: no turnout)",
+    )
 
     @field_validator("policy")
     @classmethod

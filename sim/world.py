@@ -16,6 +16,7 @@ import numpy as np
 from sim.errors import FarFromRoadError, RescuesimError
 from sim.forces import UnitTable, active_bases, build_units
 from sim.hazards import SiteTable, SourceKind, build_sites, without_roadless_points
+from sim.routes import ReturnRoutes, network_routes, star_routes
 from sim.scenario import Base, Scenario
 
 
@@ -32,6 +33,7 @@ class World:
     base_node: np.ndarray | None = None
     site_snap_m: np.ndarray | None = None
     notes: tuple[str, ...] = field(default=())
+    routes: ReturnRoutes | None = None  # return routes, when units can be sent on from their way back
 
 
 def default_cache_dir() -> Path:
@@ -81,6 +83,9 @@ def build_world(
         network, base_node, cache_dir=cache_dir or default_cache_dir(), progress=progress, workers=workers
     )
     rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
+    routes = None
+    if scenario.dispatch.from_return:
+        routes = network_routes(network, base_node, site_node, travel.inbound_s[rows], cache_dir or default_cache_dir())
     return world_from_matrix(
         scenario,
         travel.outbound_s[rows][:, site_node],
@@ -91,6 +96,7 @@ def build_world(
         base_node=base_node,
         site_snap_m=site_snap_m,
         notes=_notes(network),
+        routes=routes,
     )
 
 
@@ -115,6 +121,10 @@ def world_from_matrix(
     out_s = np.asarray(travel_out_s, dtype=float).reshape(len(bases), len(sites))
     in_s = out_s if travel_in_s is None else np.asarray(travel_in_s, dtype=float).reshape(out_s.shape)
     access = np.zeros(len(sites)) if access_s is None else np.asarray(access_s, dtype=float)
+    if not scenario.dispatch.from_return:
+        network_fields["routes"] = None
+    elif network_fields.get("routes") is None:
+        network_fields["routes"] = star_routes(out_s, in_s)
     return World(
         scenario=scenario,
         sites=sites,
@@ -159,6 +169,7 @@ def variant_world(world: World, scenario: Scenario, network=None, *, workers: in
         base_node=None if world.base_node is None else world.base_node[base_ix],
         site_snap_m=None if world.site_snap_m is None else world.site_snap_m[site_ix],
         notes=world.notes,
+        routes=None if world.routes is None else world.routes.subset(base_ix, site_ix),
     )
 
 

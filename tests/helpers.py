@@ -49,7 +49,8 @@ def base(base_id: str, turnout_min: float = 1, jurisdiction: str = "local", lon:
 
 
 def tiny_scenario(bases: list[dict], sites: list[dict] | None = None, **extra) -> Scenario:
-    """A scenario with one incident type 'call' (fixed 30 min on scene, one engine, no escalation)."""
+    """A scenario with one incident type 'call' (fixed 30 min on scene, one engine, no escalation); units are sent
+    only from base (``dispatch.from_return`` off) unless ``dispatch`` says otherwise."""
     raw = {
         "name": "tiny",
         "horizon_days": 10,
@@ -62,6 +63,7 @@ def tiny_scenario(bases: list[dict], sites: list[dict] | None = None, **extra) -
     }
     for key, value in extra.items():
         raw[key] = value
+    raw["dispatch"] = {"from_return": False} | raw.get("dispatch", {})
     return scenario_from_dict(raw)
 
 

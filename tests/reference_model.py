@@ -27,6 +27,13 @@ Rules (docs/model.md; where it is silent, the rule the fast model codes, written
 - An incident whose requirements cannot all be filled joins the waiting line (logged QUEUED with the count missing)
   and keeps its place until they are filled or it is cleared: "oldest waiting first" is the order of joining.
 - Clearing: requirements still unfilled are withdrawn; units on scene leave; units on their way leave on arrival.
+- Sent on from the way back (``dispatch.from_return``): a local unit is free from the moment it leaves the scene
+  until it is back at base. It walks the last leg back to the road node, then drives its return route (the world's
+  ``routes``: points with their time to base) at the traffic factor of the moment it began to drive. Sent on, it is
+  mobilised and en route at once (no turnout) and drives on to the first point of the route it has not passed, then
+  to the new site's road node (the point's time to it, x the traffic factor now), then the last leg. It is ranked
+  by that estimate (walk + rest of the edge + road + last leg). Its return never reaches base (no AT_BASE row);
+  a SENT_ON row (value: the point's road node) comes before its DISPATCH.
 - Drills: unit k of the n units drilling under one spec (a base's own spec, else the scenario's; only the listed
   unit types) is first due at ``(k + 0.5) / n x interval`` (or ``k x stagger_days`` modulo the interval), then every
   interval, while before the horizon. A drill due while the unit is out starts when it is next free at base and no
@@ -89,8 +96,12 @@ class _Unit:
     proficiency_last: float = 1.0
     proficiency_at_s: float = 0.0
     drills_begun: int = 0
-    free: bool = True  # at base and not yet ordered out (idle or drilling at base)
+    free: bool = True  # at base and not yet ordered out (idle or drilling at base), or on its way back
     drilling_at_base: bool = False
+    on_way_back: bool = False  # free on its way back (from_return): from where
+    return_site: int = 0
+    road_start_s: float = 0.0
+    return_factor: float = 1.0
     order: simpy.Event | None = None
     status: UnitStatus = UnitStatus.AVAILABLE
     status_since_s: float = 0.0
@@ -129,6 +140,8 @@ class ReferenceModel:
         self.travel_out_s = world.travel_out_s.tolist()
         self.travel_in_s = world.travel_in_s.tolist()
         self.access_s = world.access_s.tolist()
+        self.from_return = scenario.dispatch.from_return
+        self.routes = world.routes
         readiness = scenario.readiness
         self.turnout_penalty = readiness.turnout_penalty
         self.on_scene_penalty = readiness.on_scene_penalty
@@ -221,8 +234,28 @@ class ReferenceModel:
         plan = self.scenario.plan(type_name, level)
         return {t: min(c, len(self.fleet[t])) for t, c in plan.items() if t in self.fleet}
 
+    def from_way_back(self, unit: _Unit, site: int, factor: float) -> tuple[float, int]:
+        """Seconds from where a unit on its way back is now to a site's road node, and the route point it turns at."""
+        routes, now = self.routes, self.env.now
+        k = unit.base * routes.n_sites + unit.return_site
+        entries = range(int(routes.offset[k]), int(routes.offset[k + 1]))
+        whole_s = float(routes.to_base_s[entries[0]])
+        elapsed_s = max(now - unit.road_start_s, 0.0) / unit.return_factor
+        passed_s = 0.0
+        for e in entries:  # the first point not passed yet (the last: the base)
+            passed_s = max(passed_s, whole_s - float(routes.to_base_s[e]))
+            if passed_s >= elapsed_s or e == entries[-1]:
+                break
+        point = int(routes.point[e])
+        walk_s = max(unit.road_start_s - now, 0.0)
+        ahead_s = max(passed_s - elapsed_s, 0.0) * unit.return_factor
+        return walk_s + ahead_s + float(routes.point_to_site_s[point, site]) * factor, point
+
     def rank(self, unit: _Unit, site: int, factor: float) -> tuple[bool, float, int]:
         """Sort key of a free unit for a site: local units within the limit first, then by estimate, then index."""
+        if unit.on_way_back:
+            eta_s = self.from_way_back(unit, site, factor)[0] + self.access_s[site]
+            return (eta_s > self.local_limit_s, eta_s, unit.index)
         p = self.proficiency(unit, self.env.now)
         turnout_s = unit.turnout_mean_s * (1.0 + self.turnout_penalty * (1.0 - p))
         if unit.drilling_at_base:
@@ -352,6 +385,9 @@ class ReferenceModel:
             chosen = sorted(free, key=lambda unit: self.rank(unit, inc.site, factor))[: inc.needs[unit_type]]
             for unit in chosen:
                 unit.free = False
+                if unit.on_way_back:
+                    point = self.from_way_back(unit, inc.site, factor)[1]
+                    self.log(EventKind.SENT_ON, inc.index, unit.index, float(self.routes.point_node[point]))
                 self.log(EventKind.DISPATCH, inc.index, unit.index, 0.0 if unit.local else 1.0)  # in order sent
                 unit.order.succeed((inc, inc.sent))
                 inc.sent += 1
@@ -363,7 +399,9 @@ class ReferenceModel:
     def unit_life(self, unit: _Unit):
         while True:
             inc, order, recall_s = yield from self.at_base(unit)
-            yield from self.respond(unit, inc, order, recall_s)
+            sent_on = yield from self.respond(unit, inc, order, recall_s)
+            while sent_on is not None:  # sent on from its way back: (incident, order sent, road seconds)
+                sent_on = yield from self.respond(unit, *sent_on)
 
     def at_base(self, unit: _Unit):
         """Wait at base for an order, drilling when a drill is due; return (incident, order sent, recall delay)."""
@@ -396,20 +434,24 @@ class ReferenceModel:
                 inc, order = unit.order.value
                 return inc, order, unit.drill_recall_s
 
-    def respond(self, unit: _Unit, inc: _Incident, order: int, recall_s: float):
-        """Turn out, drive, walk the last leg, work until cleared, drive back."""
+    def respond(self, unit: _Unit, inc: _Incident, order: int, recall_s: float, road_s: float | None = None):
+        """Turn out, drive, walk the last leg, work until cleared, drive back (``road_s``: sent on from its way
+        back, no turnout, that many seconds to the site's road node). Returns what it was sent on to, if it was."""
         env, i = self.env, inc.index
         p = self.proficiency(unit, env.now)
         self.set_status(unit, UnitStatus.MOBILISING)
         if not unit.local:
             yield env.timeout(self.activation_s)
         self.log(EventKind.MOBILISED, i, unit.index)
-        u = float(self.stream.u_turnout[i, order % TURNOUT_UNIFORMS])
-        turnout_s = float(unit.turnout.ppf_s(u)) * (1.0 + self.turnout_penalty * (1.0 - p)) + recall_s
-        yield env.timeout(turnout_s)
+        if road_s is None:
+            u = float(self.stream.u_turnout[i, order % TURNOUT_UNIFORMS])
+            turnout_s = float(unit.turnout.ppf_s(u)) * (1.0 + self.turnout_penalty * (1.0 - p)) + recall_s
+            yield env.timeout(turnout_s)
         self.log(EventKind.EN_ROUTE, i, unit.index)
         self.set_status(unit, UnitStatus.EN_ROUTE)
-        yield env.timeout(self.travel_out_s[unit.base][inc.site] * self.traffic_factor(env.now))
+        if road_s is None:
+            road_s = self.travel_out_s[unit.base][inc.site] * self.traffic_factor(env.now)
+        yield env.timeout(road_s)
         self.log(EventKind.AT_ROAD_END, i, unit.index)
         yield env.timeout(self.access_s[inc.site])
         self.log(EventKind.ON_SCENE, i, unit.index)
@@ -420,10 +462,25 @@ class ReferenceModel:
         self.log(EventKind.RELEASED, i, unit.index)
         self.set_status(unit, UnitStatus.RETURNING)
         access_s = self.access_s[inc.site]
-        yield env.timeout(access_s + self.travel_in_s[unit.base][inc.site] * self.traffic_factor(env.now + access_s))
+        factor = self.traffic_factor(env.now + access_s)
+        back = env.timeout(access_s + self.travel_in_s[unit.base][inc.site] * factor)
+        if self.from_return and unit.local:  # free from here on, until back at base
+            unit.return_site, unit.road_start_s, unit.return_factor = inc.site, env.now + access_s, factor
+            unit.order, unit.free, unit.on_way_back = env.event(), True, True
+            self.unit_free(unit)
+            fired = yield unit.order | back
+            if unit.order in fired:
+                new_inc, new_order = unit.order.value
+                road_s = self.from_way_back(unit, new_inc.site, self.traffic_factor(env.now))[0]
+                unit.on_way_back = False
+                return new_inc, new_order, 0.0, road_s
+            unit.on_way_back = False
+        else:
+            yield back
         self.log(EventKind.AT_BASE, i, unit.index)
         self.set_status(unit, UnitStatus.AVAILABLE)
         self.unit_free(unit)
+        return None
 
 
 def simulate_reference(world, stream) -> ReferenceOutput:

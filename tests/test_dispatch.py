@@ -225,3 +225,50 @@ def test_a_new_policy_is_a_class_and_a_registration(monkeypatch):
     assert [u for *_, u in trace(far, {"DISPATCH"})] == [1]
     with pytest.raises(ScenarioError, match="unknown policy 'nearest'; choose from farthest_first, nearest_eta"):
         tiny_scenario(bases, dispatch={"policy": "nearest"})
+
+
+def _hypercube_cross_share(lam1_h: float, lam2_h: float, mu_h: float, prefer_own: bool = True) -> float:
+    """Larson's hypercube for two units with districts (infinite line, same service rate): the share of district-1
+    calls sent at once to unit 2, P(state 10) by PASTA, from (lam + mu) P10 = lam_1 P00 + mu P11 with P00 and P11
+    of M/M/2. ``prefer_own=False``: every call prefers unit 1 (a wrong model)."""
+    lam, a = lam1_h + lam2_h, (lam1_h + lam2_h) / mu_h
+    p0 = 1.0 / (1.0 + a + a * a / 2.0 / (1.0 - a / 2.0))
+    p2 = a * a / 2.0 * p0
+    return ((lam1_h if prefer_own else lam) * p0 + mu_h * p2) / (lam + mu_h)
+
+
+def test_two_districts_match_the_hypercube_model():
+    """Two single-engine bases, each 1 s from its own district's site and 2 s from the other (drives back 0 s),
+    exponential work: the share of each district's calls answered at once from the other base is Larson's P(10)
+    (P(01)) within Bonferroni CIs; the model where everyone prefers unit 1 lies outside."""
+    from scipy import stats
+
+    from sim.experiment import run_replications
+
+    lam1_h, lam2_h, mu_h = 1.0, 0.5, 1.0
+    sites = [
+        {"id": "s1", "lon": 121.0, "lat": 30.0, "incidents_per_yr": lam1_h * 24 * 365.25},
+        {"id": "s2", "lon": 121.0, "lat": 30.0, "incidents_per_yr": lam2_h * 24 * 365.25},
+    ]
+    scenario = tiny_scenario(
+        [base("a", 0, engine=1), base("b", 0, engine=1)],
+        sites,
+        incident_types={"call": {"severity": {1: 1.0}, "on_scene_min": {"exponential": {"mean": 60 / mu_h}}}},
+        horizon_days=60,
+        replications=30,
+    )
+    world = world_from_matrix(scenario, [[1.0, 2.0], [2.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]])
+    incidents = run_replications(world, workers=1).incidents
+    at_once = incidents[incidents["waited_s"] == 0]
+    for site, own, lam_own, lam_other in (("s1", "a", lam1_h, lam2_h), ("s2", "b", lam2_h, lam1_h)):
+        calls = incidents[incidents["site_id"] == site].groupby("replication").size()
+        crossed = at_once[(at_once["site_id"] == site) & (at_once["first_base"] != own)].groupby("replication").size()
+        share = (crossed.reindex(calls.index, fill_value=0) / calls).to_numpy()
+        half = stats.t.ppf(1 - 0.01 / 4, len(share) - 1) * share.std(ddof=1) / np.sqrt(len(share))
+        theory = _hypercube_cross_share(lam_own, lam_other, mu_h)
+        assert abs(share.mean() - theory) <= half, (site, share.mean(), theory, half)
+    wrong = _hypercube_cross_share(lam1_h, lam2_h, mu_h, prefer_own=False)
+    s1 = incidents[incidents["site_id"] == "s1"].groupby("replication").size()
+    crossed = at_once[(at_once["site_id"] == "s1") & (at_once["first_base"] == "b")].groupby("replication").size()
+    share = (crossed.reindex(s1.index, fill_value=0) / s1).to_numpy()
+    assert abs(share.mean() - wrong) > 3 * share.std(ddof=1) / np.sqrt(len(share))

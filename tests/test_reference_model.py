@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from sim.eventlog import NO_ID, EventKind
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream, generate_incidents
 from sim.model import simulate
+from sim.routes import ReturnRoutes
 from sim.scenario import scenario_from_dict
 from sim.world import world_from_matrix
 from tests.helpers import stream, tiny_scenario
@@ -136,10 +137,11 @@ def cases(draw, grid_calls: bool = False):
         "response_plans": plans,
         "traffic": traffic,
         "dispatch": {
+            "from_return": draw(st.booleans()),
             "mutual_aid": {
                 "activation_delay_min": draw(st.sampled_from([0.0, 5.0, 15.0])),
                 "local_eta_limit_min": draw(st.sampled_from([4.0, 10.0, 30.0])),
-            }
+            },
         },
         "readiness": {
             "half_life_days": draw(st.sampled_from([0.5, 3.0, 300.0])),
@@ -161,12 +163,41 @@ def cases(draw, grid_calls: bool = False):
         out_s = rng.uniform(30.0, 1500.0, size=(n_active, n_sites))
         in_s = rng.uniform(30.0, 1500.0, size=out_s.shape)
         access_s = rng.uniform(0.0, 300.0, size=n_sites) * (rng.random(n_sites) < 0.7)
-    world = world_from_matrix(scenario, out_s, in_s, access_s)
+    routes = _routes(rng, out_s, in_s, ties) if draw(st.booleans()) else None  # else star routes
+    world = world_from_matrix(scenario, out_s, in_s, access_s, routes=routes)
     if grid_calls:
         stream = _grid_stream(rng, scenario, n_sites)
     else:
         stream = generate_incidents(scenario, world.sites, rng)
     return world, stream
+
+
+def _routes(rng: np.random.Generator, out_s: np.ndarray, in_s: np.ndarray, ties: bool) -> ReturnRoutes:
+    """Return routes through 0-3 random intermediate points per (base, site), with random times from every point
+    to every site (0 from a site's own point; a base's point: the base's travel times)."""
+    n_bases, n_sites = out_s.shape
+    n_extra = 4
+    extra = rng.choice([60.0, 120.0, 300.0], (n_extra, n_sites)) if ties else rng.uniform(10.0, 1500.0, (4, n_sites))
+    own = np.where(np.eye(n_sites, dtype=bool), 0.0, rng.uniform(30.0, 1500.0, (n_sites, n_sites)))
+    point_to_site_s = np.vstack([own, out_s, extra])
+    points, to_base, offset = [], [], [0]
+    for b in range(n_bases):
+        for s in range(n_sites):
+            k = int(rng.integers(0, 4))
+            via = rng.choice(n_extra, k, replace=False) + n_sites + n_bases
+            whole = float(in_s[b, s])
+            cuts = np.sort(rng.choice([0.25, 0.5, 0.75], k, replace=False) if ties else rng.random(k))[::-1] * whole
+            points += [s, *via.tolist(), n_sites + b]
+            to_base += [whole, *cuts.tolist(), 0.0]
+            offset.append(len(points))
+    return ReturnRoutes(
+        n_sites=n_sites,
+        offset=np.asarray(offset, dtype=np.int64),
+        point=np.asarray(points, dtype=np.int64),
+        to_base_s=np.asarray(to_base, dtype=float),
+        point_to_site_s=point_to_site_s,
+        point_node=np.arange(len(point_to_site_s), dtype=np.int64) + 1000,
+    )
 
 
 def _grid_stream(rng: np.random.Generator, scenario, n_sites: int) -> IncidentStream:
