@@ -32,6 +32,7 @@ class ReturnRoutes:
     point_to_site_s: np.ndarray  # (n_points, n_sites) free-flow seconds from each point to each site's road node
     point_node: np.ndarray  # (n_points,) road-network node of each point (-1 without a network)
     _elapsed: dict = field(default_factory=dict, repr=False)  # per pair: free-flow seconds from the site to each point
+    _rows: dict = field(default_factory=dict, repr=False)  # per point: its times to the sites, as a list
 
     def ahead(self, base: int, site: int, elapsed_s: float) -> tuple[int, float]:
         """The first point of the route from ``site`` to ``base`` not yet passed ``elapsed_s`` free-flow seconds
@@ -49,7 +50,10 @@ class ReturnRoutes:
 
     def to_site_s(self, point: int, site: int) -> float:
         """Free-flow seconds from a point to a site's road node."""
-        return float(self.point_to_site_s[point, site])
+        row = self._rows.get(point)
+        if row is None:
+            row = self._rows[point] = self.point_to_site_s[point].tolist()
+        return row[site]
 
     def subset(self, base_ix: np.ndarray, site_ix: np.ndarray) -> ReturnRoutes:
         """The routes of some bases and sites (in the given orders), e.g. for a variant without moved points."""
