@@ -387,6 +387,33 @@ def _layouts(fmap, ctx) -> None:
         layer.add_to(fmap)
 
 
+INCIDENT_MARKERS_JS = """{% macro script(this, kwargs) %}
+(function (layer) {
+  {{ this.markers|tojson }}.forEach(function (m) {
+    L.circleMarker([m[0], m[1]], {radius: 4, color: m[2], fillColor: m[2], fill: true, fillOpacity: 0.7, weight: 0})
+      .bindPopup(m[3], {maxWidth: 320}).addTo(layer);
+  });
+})({{ this._parent.get_name() }});
+{% endmacro %}"""
+
+
+def incident_markers(markers: list[tuple[float, float, str, str]]):
+    """One map element drawing every incident as a circle marker with its popup, ``(lat, lon, colour, popup
+    html)`` each: a single small script (folium would compile two templates per marker, seconds per thousand)."""
+    from branca.element import MacroElement
+    from jinja2 import Template
+
+    class IncidentMarkers(MacroElement):
+        _template = Template(INCIDENT_MARKERS_JS)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._name = "IncidentMarkers"
+            self.markers = [list(m) for m in markers]
+
+    return IncidentMarkers()
+
+
 def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     """``map.html``: switchable layers for roads, installations, pipelines, bases, incidents and coverage."""
     import folium
@@ -491,17 +518,11 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     incidents = folium.FeatureGroup(name="incidents by first arrival")
     inc = ctx.incidents.head(max_incidents)
     bands = _arrival_bands(ctx.target_minutes())
-    for _, row in inc.iterrows():
-        colour = _arrival_colour(row["first_arrival_s"] / 60, bands)
-        folium.CircleMarker(
-            [float(row["lat"]), float(row["lon"])],
-            radius=4,
-            color=colour,
-            fill=True,
-            fill_opacity=0.7,
-            weight=0,
-            popup=folium.Popup(_popup(row), max_width=320),
-        ).add_to(incidents)
+    markers = [
+        (float(row["lat"]), float(row["lon"]), _arrival_colour(row["first_arrival_s"] / 60, bands), _popup(row))
+        for _, row in inc.iterrows()
+    ]
+    incident_markers(markers).add_to(incidents)
     incidents.add_to(fmap)
     fmap.get_root().html.add_child(
         folium.Element(_legend_html(bands, len(ctx.incidents) > max_incidents, max_incidents))
