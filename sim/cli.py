@@ -8,12 +8,15 @@ import shlex
 import sys
 from pathlib import Path
 
-import matplotlib
+from sim import __version__
+from sim.errors import RescuesimError
 
-matplotlib.use("Agg")
 
-from sim import __version__  # noqa: E402
-from sim.errors import RescuesimError  # noqa: E402
+def _draw_off_screen() -> None:
+    """Figures are drawn without a display (Agg); only the commands that draw import matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def _progress(args, what: str = "replications", unit: str = "rep"):
@@ -42,11 +45,12 @@ def _say(args, text: str) -> None:
 
 def cmd_validate(args) -> int:
     from sim.scenario import load_scenario
-    from sim.siting.candidates import build_candidates
-    from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
     if args.network:
+        from sim.siting.candidates import build_candidates
+        from sim.world import build_world, load_network
+
         network = load_network(scenario)
         world = build_world(scenario, network)
         candidates = build_candidates(scenario, network, world)  # the siting candidates `site` would use
@@ -473,8 +477,13 @@ _KEPT_AFTER_INTERRUPT = {
 }
 
 
+DRAWING_COMMANDS = ("run", "drills", "site", "study", "report")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in DRAWING_COMMANDS:
+        _draw_off_screen()
     try:
         return args.func(args)
     except RescuesimError as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # the Student-t quantile scipy.stats.t.ppf calls, without importing scipy.stats
 
 from sim._arrays import run_ends, run_starts
 from sim.eventlog import NO_ID, EventKind
@@ -391,7 +391,7 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
     if n == 0:
         return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "half_width": math.nan, "n": 0}
     mean = float(v.mean())
-    half = float(stats.t.ppf((1 + level) / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    half = float(stdtrit(n - 1, (1 + level) / 2) * v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "half_width": half, "n": n}
 
 

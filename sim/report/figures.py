@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # the Student-t quantile scipy.stats.t.ppf calls, without importing scipy.stats
 
 from sim.eventlog import EventKind, status_after
 from sim.forces import UnitStatus
@@ -47,7 +47,7 @@ def ecdf_band(values_by_rep: list[np.ndarray], grid: np.ndarray, level: float = 
     n = len(curves)
     if n < 2:
         return mean, mean, mean
-    half = stats.t.ppf((1 + level) / 2, n - 1) * curves.std(axis=0, ddof=1) / np.sqrt(n)
+    half = stdtrit(n - 1, (1 + level) / 2) * curves.std(axis=0, ddof=1) / np.sqrt(n)
     return mean, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)
 
 
