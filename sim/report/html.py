@@ -16,7 +16,7 @@ from sim.metrics import verdict_word
 from sim.report.context import ReportContext, load_context
 from sim.report.figures import plot_response_cdf, plot_response_parts, plot_utilisation
 from sim.report.fonts import find_cjk_font
-from sim.report.maps import build_map, plot_coverage_map, plot_situation_map
+from sim.report.maps import MAX_INCIDENTS_PER_SITE, build_map, plot_coverage_map, plot_situation_map
 
 SECTIONS = ("summary", "map", "coverage", "response", "parts", "utilisation", "compliance", "study")
 
@@ -223,8 +223,8 @@ def _map(ctx: ReportContext) -> str:
     return _section(
         "map",
         "Map: sites, bases and incidents",
-        _img(plot_situation_map, ctx, alt="situation map")
-        + "<p class='note'>Incidents of all replications, coloured by first-arrival time (jittered "
+        _img(plot_situation_map, ctx, alt="situation map") + "<p class='note'>Incidents of all replications (at most "
+        f"{MAX_INCIDENTS_PER_SITE} per site, the first in run order), coloured by first-arrival time (jittered "
         "slightly so repeated sites show). Squares: bases with units by kind; triangles: candidate "
         "sites; stars: the chosen layout of a siting study.</p>",
     )
