@@ -307,7 +307,7 @@ def _inline_leaflet(fmap) -> None:
     fmap.get_root().header.add_child(folium.Element(f"<style>{css}</style>\n<script>{js}\n{shim}</script>"), index=0)
 
 
-def _popup(row: pd.Series) -> str:
+def _popup(row) -> str:
     def m(value) -> str:
         return "–" if pd.isna(value) else f"{value / 60:.1f} min"
 
@@ -529,7 +529,7 @@ def build_map(ctx, filepath: Path, *, max_incidents: int = 1500) -> Path:
     bands = _arrival_bands(ctx.target_minutes())
     markers = [
         (float(row["lat"]), float(row["lon"]), _arrival_colour(row["first_arrival_s"] / 60, bands), _popup(row))
-        for _, row in inc.iterrows()
+        for row in inc.to_dict("records")  # plain values: far faster than a Series per row
     ]
     incident_markers(markers).add_to(incidents)
     incidents.add_to(fmap)
