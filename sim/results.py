@@ -144,8 +144,13 @@ def files_replaced(folder: Path, prefix: str = ".partial-") -> Iterator[Path]:
 
 def write_table(df: pd.DataFrame, folder: Path, stem: str) -> None:
     """``<stem>.csv`` and ``<stem>.parquet``."""
-    df.to_csv(folder / f"{stem}.csv", index=False, lineterminator="\n")
+    write_csv(df, folder / f"{stem}.csv")
     df.to_parquet(folder / f"{stem}.parquet", index=False)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """A table as CSV, the one way every table is written."""
+    df.to_csv(path, index=False, lineterminator="\n")
 
 
 def write_json(obj: Any, path: Path) -> None:
