@@ -78,7 +78,7 @@ def cmd_run(args) -> int:
 
     from sim.experiment import run_replications
     from sim.metrics import run_summary
-    from sim.outputs import write_run
+    from sim.outputs import write_run, written_tables
 
     scenario, network, world = _load_world(args)
     t0 = time.perf_counter()
@@ -96,7 +96,7 @@ def cmd_run(args) -> int:
         Path(args.results),
         command=_command_line(),
         network_hash=network.content_hash,
-        extras=_report_extras(args, network, result.world),
+        extras=_report_extras(args, network, result.world, written_tables(result)),
     )
     _say(args, _summary_text(run_summary(result), len(result.incidents), simulated_s))
     print(folder)
@@ -122,7 +122,7 @@ def _load_world(args):
 
 
 def cmd_drills(args) -> int:
-    from sim.outputs import write_run
+    from sim.outputs import write_run, written_tables
     from sim.report.studies import plot_drill_tradeoff
     from sim.results import write_json, write_table
     from sim.studies.drills import best_margin, drill_table, drill_variants
@@ -175,7 +175,7 @@ def cmd_drills(args) -> int:
         command=_command_line(),
         network_hash=network.content_hash,
         label="drills",
-        extras=[extra, *_report_extras(args, network, best.world)],
+        extras=[extra, *_report_extras(args, network, best.world, written_tables(best))],
         manifest_extra={"study": "drills", "intervals_days": intervals, "objective": objective},
     )
     cols = [
@@ -203,7 +203,7 @@ def cmd_drills(args) -> int:
 
 
 def cmd_site(args) -> int:
-    from sim.outputs import write_run
+    from sim.outputs import write_run, written_tables
     from sim.results import write_json, write_table
     from sim.studies.siting import layouts_geojson, siting_study
 
@@ -253,7 +253,7 @@ def cmd_site(args) -> int:
         command=_command_line(),
         network_hash=network.content_hash,
         label=f"site-{args.model}",
-        extras=[extra, *_report_extras(args, network, best_world)],
+        extras=[extra, *_report_extras(args, network, best_world, written_tables(best_run))],
         manifest_extra={
             "study": "site",
             "model": args.model,
@@ -298,15 +298,16 @@ def _float_list(text: str, option: str) -> list[float]:
     return values
 
 
-def _report_extras(args, network, world) -> list:
-    """The report, map and GeoPackage, built inside the run's temporary folder (none with --no-report)."""
+def _report_extras(args, network, world, tables: dict) -> list:
+    """The report, map and GeoPackage, built inside the run's temporary folder from the run's ``tables`` as written
+    (none with --no-report)."""
     if args.no_report:
         return []
 
     def report(folder: Path, final: Path) -> None:
         from sim.report.html import build_report
 
-        build_report(folder, shown_as=final, network=network, world=world)
+        build_report(folder, shown_as=final, network=network, world=world, tables=tables)
 
     return [report]
 

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 BREAKDOWN_BY = ("source_group", "incident_type", "level_final", "first_base", "call_hour")
 
 
+def written_tables(result: RunResult) -> dict[str, pd.DataFrame]:
+    """The tables of a run that :func:`write_run` writes as they are (by file stem): the report can take them instead
+    of reading them back."""
+    return {"incidents": result.incidents, "units": result.units, "kpis": result.kpis, "events": result.events}
+
+
 def breakdown_table(result: RunResult) -> pd.DataFrame:
     """The run's KPIs broken down by each of :data:`BREAKDOWN_BY`: one row per (``by``, ``group``)."""
     grouped = with_source_group(result.incidents)

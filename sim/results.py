@@ -196,14 +196,16 @@ def manifest(
     } | (extra or {})
 
 
-def read_run(run_dir: Path) -> dict[str, Any]:
-    """Read a run folder back: manifest, summary and every table (from parquet)."""
+def read_run(run_dir: Path, *, tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
+    """Read a run folder back: manifest, summary and every table (from parquet). ``tables``: some of them as they
+    were written (the same frames), taken instead of reading their parquet back."""
     run_dir = Path(run_dir)
+    tables = tables or {}
     out: dict[str, Any] = {}
     for name in ("manifest", "summary"):
         path = run_dir / f"{name}.json"
         if path.is_file():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
     for path in sorted(run_dir.glob("*.parquet")):
-        out[path.stem] = pd.read_parquet(path)
+        out[path.stem] = tables[path.stem] if path.stem in tables else pd.read_parquet(path)
     return out

@@ -36,14 +36,21 @@ REPORT_FILES = ("report.html", "map.html", "results.gpkg")
 
 
 def build_report(
-    run_dir: Path, *, out_dir: Path | None = None, shown_as: Path | None = None, network=None, world=None
+    run_dir: Path,
+    *,
+    out_dir: Path | None = None,
+    shown_as: Path | None = None,
+    network=None,
+    world=None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write ``report.html``, ``map.html`` and ``results.gpkg`` of a results folder into ``out_dir`` (default: the
     folder itself); return the report path. ``shown_as`` is the folder's name to print in the report (it may be
-    built in a temporary folder); ``network`` and ``world`` spare rebuilding the run's world."""
+    built in a temporary folder); ``network`` and ``world`` spare rebuilding the run's world, ``tables`` (the run's,
+    as written) reading them back."""
     from sim.report.gis import write_geopackage
 
-    ctx = load_context(Path(run_dir), network=network, world=world)
+    ctx = load_context(Path(run_dir), network=network, world=world, tables=tables)
     out_dir = Path(out_dir) if out_dir is not None else ctx.run_dir
     shown_as = shown_as if shown_as is not None else ctx.run_dir
     body = [
