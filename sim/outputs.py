@@ -5,19 +5,17 @@ study's table, the report), all into one folder that :mod:`sim.results` renames 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from sim._cores import usable_cores
+from sim.background import aside
 from sim.calibration import calibration_summary, calibration_table
-from sim.interrupts import ignore_interrupts, interrupts_deferred, kill_worker_processes
 from sim.metrics import breakdown, run_summary, with_source_group
 from sim.provenance import run_fingerprint
-from sim.results import manifest, new_run_dir, write_csv, write_json, write_table
+from sim.results import manifest, new_run_dir, write_csv, write_json
 
 if TYPE_CHECKING:
     from sim.experiment import RunResult
@@ -101,25 +99,12 @@ def write_run(
 @contextmanager
 def tables_written_aside(folder: Path) -> Iterator[Callable[[pd.DataFrame, str], None]]:
     """A ``write(df, stem)`` that writes tables as :func:`sim.results.write_table` does, the parquet at once and the
-    CSV (pandas' CSV writer is the slowest step of writing a run) in a worker process while the caller goes on; on
-    leaving, every CSV is complete (or the worker's error raised). On one core everything is written at once."""
-    if usable_cores() < 2:
-        yield lambda df, stem: write_table(df, folder, stem)
-        return
-    pool = ProcessPoolExecutor(max_workers=1, initializer=ignore_interrupts)
-    pending: list[Future] = []
+    CSV (pandas' CSV writer is the slowest step of writing a run) beside (:func:`sim.background.aside`) while the
+    caller goes on; on leaving, every CSV is complete."""
+    with aside() as submit:
 
-    def write(df: pd.DataFrame, stem: str) -> None:
-        df.to_parquet(folder / f"{stem}.parquet", index=False)
-        with interrupts_deferred():  # the worker is forked at the first submit
-            pending.append(pool.submit(write_csv, df, folder / f"{stem}.csv"))
+        def write(df: pd.DataFrame, stem: str) -> None:
+            df.to_parquet(folder / f"{stem}.parquet", index=False)
+            submit(write_csv, df, folder / f"{stem}.csv")
 
-    try:
         yield write
-        for future in pending:
-            future.result()
-    except BaseException:  # an error or Ctrl-C: the run is not kept, so its CSVs need not be finished
-        kill_worker_processes()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import warnings
@@ -12,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from sim.background import aside
 from sim.metrics import verdict_word
 from sim.report.context import ReportContext, load_context
 from sim.report.figures import plot_response_cdf, plot_response_parts, plot_utilisation
@@ -53,16 +55,21 @@ def build_report(
     ctx = load_context(Path(run_dir), network=network, world=world, tables=tables)
     out_dir = Path(out_dir) if out_dir is not None else ctx.run_dir
     shown_as = shown_as if shown_as is not None else ctx.run_dir
-    body = [
-        _summary(ctx),
-        _map(ctx),
-        _coverage(ctx),
-        _response(ctx),
-        _parts(ctx),
-        _utilisation(ctx),
-        _compliance(ctx),
-        _study(ctx),
-    ]
+    ctx.isochrones()  # once, for the coverage figure, the map and the GeoPackage
+    with aside() as submit:  # the map and the GeoPackage are made meanwhile, from what they read of the context
+        beside = dataclasses.replace(ctx, tables={"incidents": ctx.incidents})
+        submit(build_map, beside, out_dir / "map.html")
+        submit(write_geopackage, beside, out_dir / "results.gpkg")
+        body = [
+            _summary(ctx),
+            _map(ctx),
+            _coverage(ctx),
+            _response(ctx),
+            _parts(ctx),
+            _utilisation(ctx),
+            _compliance(ctx),
+            _study(ctx),
+        ]
     title = f"rescuesim report — {ctx.scenario.name}"
     page = (
         f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -74,8 +81,6 @@ def build_report(
         + "".join(body)
         + "</body></html>"
     )
-    build_map(ctx, out_dir / "map.html")
-    write_geopackage(ctx, out_dir / "results.gpkg")
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
