@@ -50,8 +50,6 @@ def build_report(
     folder itself); return the report path. ``shown_as`` is the folder's name to print in the report (it may be
     built in a temporary folder); ``network`` and ``world`` spare rebuilding the run's world, ``tables`` (the run's,
     as written) reading them back."""
-    from sim.report.gis import write_geopackage
-
     ctx = load_context(Path(run_dir), network=network, world=world, tables=tables)
     out_dir = Path(out_dir) if out_dir is not None else ctx.run_dir
     shown_as = shown_as if shown_as is not None else ctx.run_dir
@@ -59,7 +57,7 @@ def build_report(
     with aside() as submit:  # the map and the GeoPackage are made meanwhile, from what they read of the context
         beside = dataclasses.replace(ctx, tables={"incidents": ctx.incidents})
         submit(build_map, beside, out_dir / "map.html")
-        submit(write_geopackage, beside, out_dir / "results.gpkg")
+        submit(_write_geopackage, beside, out_dir / "results.gpkg")
         body = [
             _summary(ctx),
             _map(ctx),
@@ -84,6 +82,13 @@ def build_report(
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _write_geopackage(ctx: ReportContext, filepath: Path) -> None:
+    """``results.gpkg``; geopandas is imported only where this runs (beside the figures)."""
+    from sim.report.gis import write_geopackage
+
+    write_geopackage(ctx, filepath)
 
 
 def rebuild_report(run_dir: Path) -> Path:
