@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from scipy.special import stdtrit  # the Student-t quantile scipy.stats.t.ppf calls, without importing scipy.stats
 
 from sim.eventlog import EventKind, status_after
@@ -20,6 +21,8 @@ def finish_figure(fig, ax, *, save: bool, show: bool, filepath: Path | None, dpi
     function of the report ends here)."""
     if tight:
         fig.tight_layout()
+    if isinstance(fig.get_layout_engine(), PlaceHolderLayoutEngine):  # left by tight_layout: saving would draw twice
+        fig.set_layout_engine(None)
     if save:
         if filepath is None:
             raise ValueError("filepath is required with save=True")
