@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shlex
 import sys
@@ -118,6 +119,7 @@ def _load_world(args):
         f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
         f"{len(world.units)} units at {len(world.bases)} bases",
     )
+    gc.freeze()  # the modules, scenario and world last the command out: full collections need not walk them
     return scenario, network, world
 
 
@@ -496,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         if _caused_by_interrupt(exc):  # e.g. Ctrl-C while a C extension is imported becomes an ImportError
             return _interrupted(args)
         raise
+    finally:
+        gc.unfreeze()  # what a command froze (see _load_world) is collected again when main is called in-process
 
 
 def _interrupted(args) -> int:
