@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shlex
 import sys
 import warnings
 from pathlib import Path
 
-import matplotlib
+from sim import __version__
+from sim.errors import RescuesimError
 
-matplotlib.use("Agg")
 
-from sim import __version__  # noqa: E402
-from sim.errors import RescuesimError  # noqa: E402
+def _draw_off_screen() -> None:
+    """Figures are drawn without a display (Agg); only the commands that draw import matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
 
 
 def _progress(args, what: str = "replications", unit: str = "rep"):
@@ -43,11 +47,12 @@ def _say(args, text: str) -> None:
 
 def cmd_validate(args) -> int:
     from sim.scenario import load_scenario
-    from sim.siting.candidates import build_candidates
-    from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
     if args.network:
+        from sim.siting.candidates import build_candidates
+        from sim.world import build_world, load_network
+
         network = load_network(scenario)
         world = build_world(scenario, network)
         candidates = build_candidates(scenario, network, world)  # the siting candidates `site` would use
@@ -75,7 +80,7 @@ def cmd_run(args) -> int:
 
     from sim.experiment import run_replications
     from sim.metrics import run_summary
-    from sim.outputs import write_run
+    from sim.outputs import write_run, written_tables
 
     scenario, network, world = _load_world(args)
     t0 = time.perf_counter()
@@ -93,7 +98,7 @@ def cmd_run(args) -> int:
         Path(args.results),
         command=_command_line(),
         network_hash=network.content_hash,
-        extras=_report_extras(args, network, result.world),
+        extras=_report_extras(args, network, result.world, written_tables(result)),
     )
     _say(args, _summary_text(run_summary(result), len(result.incidents), simulated_s))
     print(folder)
@@ -115,11 +120,12 @@ def _load_world(args):
         f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
         f"{len(world.units)} units at {len(world.bases)} bases",
     )
+    gc.freeze()  # the modules, scenario and world last the command out: full collections need not walk them
     return scenario, network, world
 
 
 def cmd_drills(args) -> int:
-    from sim.outputs import write_run
+    from sim.outputs import write_run, written_tables
     from sim.report.studies import plot_drill_tradeoff
     from sim.results import write_json, write_table
     from sim.studies.drills import best_margin, drill_table, drill_variants
@@ -172,7 +178,7 @@ def cmd_drills(args) -> int:
         command=_command_line(),
         network_hash=network.content_hash,
         label="drills",
-        extras=[extra, *_report_extras(args, network, best.world)],
+        extras=[extra, *_report_extras(args, network, best.world, written_tables(best))],
         manifest_extra={"study": "drills", "intervals_days": intervals, "objective": objective},
     )
     cols = [
@@ -211,7 +217,7 @@ def cmd_drills(args) -> int:
 
 
 def cmd_site(args) -> int:
-    from sim.outputs import write_run
+    from sim.outputs import write_run, written_tables
     from sim.results import write_json, write_table
     from sim.studies.siting import layouts_geojson, siting_study
 
@@ -263,7 +269,7 @@ def cmd_site(args) -> int:
         command=_command_line(),
         network_hash=network.content_hash,
         label=f"site-{args.model}",
-        extras=[extra, *_report_extras(args, network, best_world)],
+        extras=[extra, *_report_extras(args, network, best_world, written_tables(best_run))],
         manifest_extra={
             "study": "site",
             "model": args.model,
@@ -312,15 +318,16 @@ def _float_list(text: str, option: str) -> list[float]:
     return values
 
 
-def _report_extras(args, network, world) -> list:
-    """The report, map and GeoPackage, built inside the run's temporary folder (none with --no-report)."""
+def _report_extras(args, network, world, tables: dict) -> list:
+    """The report, map and GeoPackage, built inside the run's temporary folder from the run's ``tables`` as written
+    (none with --no-report)."""
     if args.no_report:
         return []
 
     def report(folder: Path, final: Path) -> None:
         from sim.report.html import build_report
 
-        build_report(folder, shown_as=final, network=network, world=world)
+        build_report(folder, shown_as=final, network=network, world=world, tables=tables)
 
     return [report]
 
@@ -532,9 +539,14 @@ _KEPT_AFTER_INTERRUPT = {
 }
 
 
+DRAWING_COMMANDS = ("run", "drills", "site", "study", "report")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
+    if args.command in DRAWING_COMMANDS:
+        _draw_off_screen()
     try:
         return args.func(args)
     except RescuesimError as exc:
@@ -546,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
         if _caused_by_interrupt(exc):  # e.g. Ctrl-C while a C extension is imported becomes an ImportError
             return _interrupted(args)
         raise
+    finally:
+        gc.unfreeze()  # what a command froze (see _load_world) is collected again when main is called in-process
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 from pydantic import Field, model_validator
-from scipy.special import ndtri
 
 from sim.schema_base import StrictModel
 
@@ -106,6 +105,8 @@ def _lognormal_params(spec: LognormalSpec) -> tuple[float, float]:
 
 
 def _lognormal_ppf(mu: float, sigma: float, u: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtri  # scipy.special only when sampling: validating a scenario does not need it
+
     return np.exp(mu + sigma * ndtri(u))
 
 
@@ -128,6 +129,8 @@ def _triangular_quantile(spec: TriangularSpec) -> Callable[[float], float]:
 
 
 def _lognormal_quantile(spec: LognormalSpec) -> Callable[[float], float]:
+    from scipy.special import ndtri
+
     mu, sigma = _lognormal_params(spec)
     return lambda u: math.exp(mu + sigma * float(ndtri(u)))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # the Student-t quantile scipy.stats.t.ppf calls, without importing scipy.stats
 
 from sim._arrays import run_ends, run_starts
 from sim.eventlog import NO_ID, EventKind
@@ -400,7 +400,7 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
     if n == 0:
         return {"mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, "half_width": math.nan, "n": 0}
     mean = float(v.mean())
-    half = float(stats.t.ppf((1 + level) / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    half = float(stdtrit(n - 1, (1 + level) / 2) * v.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "half_width": half, "n": n}
 
 
@@ -413,26 +413,36 @@ def kpis_per_replication(incidents: pd.DataFrame, targets: tuple[Target, ...], r
 
 
 def _group_kpis(
-    incidents: pd.DataFrame, group: np.ndarray, n_groups: int, targets: tuple[Target, ...]
+    incidents: pd.DataFrame,
+    group: np.ndarray,
+    n_groups: int,
+    targets: tuple[Target, ...],
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, np.ndarray]:
     """KPIs of each group 0..n_groups-1 of incidents (``group``: each incident's, -1 for none), each computed as
-    on the group's incidents alone in table order: means and linear quantiles over the finite values, shares."""
+    on the group's incidents alone in table order: means and linear quantiles over the finite values, shares. The
+    means and quantiles named in ``skip`` are left out (not computed)."""
     column = {name: incidents[name].to_numpy(dtype=float) for name in _MEASURED}
     n = np.bincount(group[group >= 0], minlength=n_groups).astype(float)
     fa, fr = column["first_arrival_s"], column["full_response_s"]
+
+    def reduced(key: str, values: np.ndarray, reduce) -> np.ndarray | None:
+        return None if key in skip else _group_reduce(values, group, n_groups, reduce)
+
     k = {
         "incidents": n,
-        "first_arrival_mean_s": _group_reduce(fa, group, n_groups, np.mean),
-        "first_arrival_median_s": _group_reduce(fa, group, n_groups, functools.partial(np.quantile, q=0.5)),
-        "first_arrival_p90_s": _group_reduce(fa, group, n_groups, functools.partial(np.quantile, q=0.9)),
-        "full_response_mean_s": _group_reduce(fr, group, n_groups, np.mean),
-        "full_response_p90_s": _group_reduce(fr, group, n_groups, functools.partial(np.quantile, q=0.9)),
+        "first_arrival_mean_s": reduced("first_arrival_mean_s", fa, np.mean),
+        "first_arrival_median_s": reduced("first_arrival_median_s", fa, functools.partial(np.quantile, q=0.5)),
+        "first_arrival_p90_s": reduced("first_arrival_p90_s", fa, functools.partial(np.quantile, q=0.9)),
+        "full_response_mean_s": reduced("full_response_mean_s", fr, np.mean),
+        "full_response_p90_s": reduced("full_response_p90_s", fr, functools.partial(np.quantile, q=0.9)),
         "full_response_share": _group_share(np.isfinite(fr), group, n_groups),
         "waited_share": _group_share(column["waited_s"] > 0, group, n_groups),
-        "waited_mean_s": _group_reduce(column["waited_s"], group, n_groups, np.mean),
+        "waited_mean_s": reduced("waited_mean_s", column["waited_s"], np.mean),
     }
     for part in ("turnout", "travel", "access", "on_scene"):
-        k[f"{part}_mean_s"] = _group_reduce(column[f"{part}_s"], group, n_groups, np.mean)
+        k[f"{part}_mean_s"] = reduced(f"{part}_mean_s", column[f"{part}_s"], np.mean)
+    k = {key: values for key, values in k.items() if values is not None}
     k["escalation_share"] = _group_share(incidents["escalated"].to_numpy(dtype=bool), group, n_groups)
     k["nearest_drilling_share"] = _group_share(incidents["nearest_drilling"].to_numpy(dtype=bool), group, n_groups)
     k["first_sent_on_share"] = _group_share(incidents["first_sent_on"].to_numpy(dtype=bool), group, n_groups)
@@ -487,14 +497,23 @@ def _group_share(flag: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarr
         return np.where(n > 0, _group_sum(flag.astype(float), group, n_groups) / n, math.nan)
 
 
+BREAKDOWN_SKIPS = (
+    "first_arrival_median_s",
+    "full_response_p90_s",
+    "waited_mean_s",
+    *(f"{part}_mean_s" for part in ("turnout", "travel", "access", "on_scene")),
+)
+
+
 def breakdown(incidents: pd.DataFrame, by: str, targets: tuple[Target, ...], replications: int) -> pd.DataFrame:
     """KPIs (mean and CI over replications) per value of a column such as ``source`` or ``incident_type``."""
     code, values = pd.factorize(incidents[by], sort=True)  # missing values: -1, left out
     rep = incidents["replication"].to_numpy(dtype=np.int64)
     group = np.where((code >= 0) & (rep < replications), code * replications + rep, -1)
-    kpis = _group_kpis(incidents, group, len(values) * replications, targets)
     keys = ("first_arrival_mean_s", "first_arrival_p90_s", "full_response_mean_s", "escalation_share")
     keys += ("mutual_aid_share",) + tuple(f"target:{t.name}" for t in targets)
+    unused = frozenset(BREAKDOWN_SKIPS)  # medians and parts: not in the table, so not computed
+    kpis = _group_kpis(incidents, group, len(values) * replications, targets, skip=unused)
     table = {by: np.asarray(values), "incidents_per_replication": []}
     for key in keys:
         table[key], table[f"{key}_ci"] = [], []

@@ -4,21 +4,29 @@ study's table, the report), all into one folder that :mod:`sim.results` renames 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from sim.background import aside
 from sim.calibration import calibration_summary, calibration_table
 from sim.metrics import breakdown, run_summary, with_source_group
 from sim.provenance import run_fingerprint
-from sim.results import manifest, new_run_dir, write_json, write_table
+from sim.results import manifest, new_run_dir, write_csv, write_json
 
 if TYPE_CHECKING:
     from sim.experiment import RunResult
 
 BREAKDOWN_BY = ("source_group", "incident_type", "level_final", "first_base", "call_hour")
+
+
+def written_tables(result: RunResult) -> dict[str, pd.DataFrame]:
+    """The tables of a run that :func:`write_run` writes as they are (by file stem): the report can take them instead
+    of reading them back."""
+    return {"incidents": result.incidents, "units": result.units, "kpis": result.kpis, "events": result.events}
 
 
 def breakdown_table(result: RunResult) -> pd.DataFrame:
@@ -65,24 +73,39 @@ def write_run(
             ),
             run.tmp / "manifest.json",
         )
-        write_table(result.incidents, run.tmp, "incidents")
-        write_table(result.units, run.tmp, "units")
-        write_table(result.kpis, run.tmp, "kpis")
-        result.events.to_parquet(run.tmp / "events.parquet", index=False)
-        write_table(breakdown_table(result), run.tmp, "breakdown")
-        write_json(run_summary(result), run.tmp / "summary.json")
-        calibration = calibration_table(result.world, result.incidents)
-        if calibration is not None:  # replayed calls with observed times
-            write_table(calibration, run.tmp, "calibration")
-            write_table(calibration_summary(calibration), run.tmp, "calibration_summary")
-            plot_calibration(calibration, save=True, filepath=run.tmp / "calibration.png")
-        plot_response_cdf(
-            result.incidents,
-            scenario.targets,
-            title=f"{scenario.name}: response times",
-            save=True,
-            filepath=run.tmp / "response_times.png",
-        )
-        for extra in extras:
-            extra(run.tmp, run.path)
+        with tables_written_aside(run.tmp) as write:  # the CSVs are written meanwhile, the report included
+            write(result.incidents, "incidents")
+            write(result.units, "units")
+            write(result.kpis, "kpis")
+            result.events.to_parquet(run.tmp / "events.parquet", index=False)
+            write(breakdown_table(result), "breakdown")
+            write_json(run_summary(result), run.tmp / "summary.json")
+            calibration = calibration_table(result.world, result.incidents)
+            if calibration is not None:  # replayed calls with observed times
+                write(calibration, "calibration")
+                write(calibration_summary(calibration), "calibration_summary")
+                plot_calibration(calibration, save=True, filepath=run.tmp / "calibration.png")
+            plot_response_cdf(
+                result.incidents,
+                scenario.targets,
+                title=f"{scenario.name}: response times",
+                save=True,
+                filepath=run.tmp / "response_times.png",
+            )
+            for extra in extras:
+                extra(run.tmp, run.path)
     return run.path
+
+
+@contextmanager
+def tables_written_aside(folder: Path) -> Iterator[Callable[[pd.DataFrame, str], None]]:
+    """A ``write(df, stem)`` that writes tables as :func:`sim.results.write_table` does, the parquet at once and the
+    CSV (pandas' CSV writer is the slowest step of writing a run) beside (:func:`sim.background.aside`) while the
+    caller goes on; on leaving, every CSV is complete."""
+    with aside() as submit:
+
+        def write(df: pd.DataFrame, stem: str) -> None:
+            df.to_parquet(folder / f"{stem}.parquet", index=False)
+            submit(write_csv, df, folder / f"{stem}.csv")
+
+        yield write

@@ -144,8 +144,13 @@ def files_replaced(folder: Path, prefix: str = ".partial-") -> Iterator[Path]:
 
 def write_table(df: pd.DataFrame, folder: Path, stem: str) -> None:
     """``<stem>.csv`` and ``<stem>.parquet``."""
-    df.to_csv(folder / f"{stem}.csv", index=False, lineterminator="\n")
+    write_csv(df, folder / f"{stem}.csv")
     df.to_parquet(folder / f"{stem}.parquet", index=False)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """A table as CSV, the one way every table is written."""
+    df.to_csv(path, index=False, lineterminator="\n")
 
 
 def write_json(obj: Any, path: Path) -> None:
@@ -191,14 +196,16 @@ def manifest(
     } | (extra or {})
 
 
-def read_run(run_dir: Path) -> dict[str, Any]:
-    """Read a run folder back: manifest, summary and every table (from parquet)."""
+def read_run(run_dir: Path, *, tables: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
+    """Read a run folder back: manifest, summary and every table (from parquet). ``tables``: some of them as they
+    were written (the same frames), taken instead of reading their parquet back."""
     run_dir = Path(run_dir)
+    tables = tables or {}
     out: dict[str, Any] = {}
     for name in ("manifest", "summary"):
         path = run_dir / f"{name}.json"
         if path.is_file():
             out[name] = json.loads(path.read_text(encoding="utf-8"))
     for path in sorted(run_dir.glob("*.parquet")):
-        out[path.stem] = pd.read_parquet(path)
+        out[path.stem] = tables[path.stem] if path.stem in tables else pd.read_parquet(path)
     return out

@@ -117,13 +117,15 @@ def build_graph() -> nx.MultiDiGraph:
                 if cls is not None:
                     _two_way(graph, node(i, j), node(i, j + 1), cls)
     _add_expressway(graph, pos, xs, ys, node)
-    for nid in graph.nodes:
-        lon, lat = to_lonlat(*pos[nid])
-        graph.nodes[nid]["x"], graph.nodes[nid]["y"] = float(lon), float(lat)
-    for u, v, data in graph.edges(data=True):
-        (x1, y1), (x2, y2) = pos[u], pos[v]
-        lon, lat = to_lonlat([x1, x2], [y1, y2])
-        data["length"] = float(haversine_m(lon[0], lat[0], lon[1], lat[1]))
+    nodes = list(graph.nodes)
+    xy = np.asarray([pos[nid] for nid in nodes], dtype=float)
+    lon, lat = to_lonlat(xy[:, 0], xy[:, 1])  # products and quotients only: exactly as one node at a time
+    lonlat = dict(zip(nodes, zip(lon.tolist(), lat.tolist(), strict=True), strict=True))
+    for nid in nodes:
+        graph.nodes[nid]["x"], graph.nodes[nid]["y"] = lonlat[nid]
+    for u, v, data in graph.edges(data=True):  # one edge at a time: numpy's trigonometry differs in the last bit
+        (lon1, lat1), (lon2, lat2) = lonlat[u], lonlat[v]  # between whole arrays and single values
+        data["length"] = float(haversine_m(np.float64(lon1), np.float64(lat1), np.float64(lon2), np.float64(lat2)))
     return graph
 
 

@@ -120,6 +120,8 @@ def test_incident_row_by_hand_mutual_aid_arrives_first():
         "escalated": False,
         "level_final": 1,
         "units_sent": 2,
+        "units_sent_on": 0,
+        "first_sent_on": False,
         "mutual_aid_units": 1,
         "nearest_drilling": False,
     }

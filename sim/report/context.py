@@ -59,16 +59,19 @@ class ReportContext:
 REPORT_TABLES = ("incidents", "units", "events", "breakdown")  # every run folder has them; the report reads them
 
 
-def load_context(run_dir: Path, *, network=None, world: World | None = None) -> ReportContext:
+def load_context(
+    run_dir: Path, *, network=None, world: World | None = None, tables: dict[str, pd.DataFrame] | None = None
+) -> ReportContext:
     """Read a results folder; its world is rebuilt from the manifest unless the caller has it (``network`` and
-    ``world``, those the run was made with). A missing or damaged file is a :class:`RescuesimError` naming it."""
+    ``world``, those the run was made with), and its tables read back but for those the caller has (``tables``, as
+    :func:`sim.results.read_run` takes them). A missing or damaged file is a :class:`RescuesimError` naming it."""
     run_dir = Path(run_dir)
     manifest, raw_scenario = _read_manifest(run_dir)
     missing = [f"{name}.parquet" for name in REPORT_TABLES if not (run_dir / f"{name}.parquet").is_file()]
     if missing:
         raise RescuesimError(f"{run_dir}: incomplete results folder: {', '.join(missing)} missing")
     try:
-        run = read_run(run_dir)
+        run = read_run(run_dir, tables=tables)
         layouts_path = run_dir / "layouts.geojson"
         layouts = json.loads(layouts_path.read_text(encoding="utf-8")) if layouts_path.is_file() else None
         for extra in ("drills", "siting"):

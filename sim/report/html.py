@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import warnings
@@ -12,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from sim.background import aside
 from sim.metrics import verdict_word
 from sim.report.context import ReportContext, load_context
 from sim.report.figures import (
@@ -22,7 +24,7 @@ from sim.report.figures import (
     plot_utilisation,
 )
 from sim.report.fonts import find_cjk_font
-from sim.report.maps import build_map, plot_coverage_map, plot_situation_map
+from sim.report.maps import MAX_INCIDENTS_PER_SITE, build_map, plot_coverage_map, plot_situation_map
 
 SECTIONS = (
     "summary",
@@ -53,28 +55,38 @@ REPORT_FILES = ("report.html", "map.html", "results.gpkg")
 
 
 def build_report(
-    run_dir: Path, *, out_dir: Path | None = None, shown_as: Path | None = None, network=None, world=None
+    run_dir: Path,
+    *,
+    out_dir: Path | None = None,
+    shown_as: Path | None = None,
+    network=None,
+    world=None,
+    tables: dict[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write ``report.html``, ``map.html`` and ``results.gpkg`` of a results folder into ``out_dir`` (default: the
     folder itself); return the report path. ``shown_as`` is the folder's name to print in the report (it may be
-    built in a temporary folder); ``network`` and ``world`` spare rebuilding the run's world."""
-    from sim.report.gis import write_geopackage
-
-    ctx = load_context(Path(run_dir), network=network, world=world)
+    built in a temporary folder); ``network`` and ``world`` spare rebuilding the run's world, ``tables`` (the run's,
+    as written) reading them back."""
+    ctx = load_context(Path(run_dir), network=network, world=world, tables=tables)
     out_dir = Path(out_dir) if out_dir is not None else ctx.run_dir
     shown_as = shown_as if shown_as is not None else ctx.run_dir
-    body = [
-        _summary(ctx),
-        _map(ctx),
-        _coverage(ctx),
-        _response(ctx),
-        _parts(ctx),
-        _hours(ctx),
-        _utilisation(ctx),
-        _compliance(ctx),
-        _calibration(ctx),
-        _study(ctx),
-    ]
+    ctx.isochrones()  # once, for the coverage figure, the map and the GeoPackage
+    with aside() as submit:  # the map and the GeoPackage are made meanwhile, from what they read of the context
+        beside = dataclasses.replace(ctx, tables={"incidents": ctx.incidents})
+        submit(build_map, beside, out_dir / "map.html")
+        submit(_write_geopackage, beside, out_dir / "results.gpkg")
+        body = [
+            _summary(ctx),
+            _map(ctx),
+            _coverage(ctx),
+            _response(ctx),
+            _parts(ctx),
+            _hours(ctx),
+            _utilisation(ctx),
+            _compliance(ctx),
+            _calibration(ctx),
+            _study(ctx),
+        ]
     title = f"rescuesim report — {ctx.scenario.name}"
     page = (
         f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -86,11 +98,16 @@ def build_report(
         + "".join(body)
         + "</body></html>"
     )
-    build_map(ctx, out_dir / "map.html")
-    write_geopackage(ctx, out_dir / "results.gpkg")
     path = out_dir / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _write_geopackage(ctx: ReportContext, filepath: Path) -> None:
+    """``results.gpkg``; geopandas is imported only where this runs (beside the figures)."""
+    from sim.report.gis import write_geopackage
+
+    write_geopackage(ctx, filepath)
 
 
 def rebuild_report(run_dir: Path) -> Path:
@@ -242,8 +259,8 @@ def _map(ctx: ReportContext) -> str:
     return _section(
         "map",
         "Map: sites, bases and incidents",
-        _img(plot_situation_map, ctx, alt="situation map")
-        + "<p class='note'>Incidents of all replications, coloured by first-arrival time (jittered "
+        _img(plot_situation_map, ctx, alt="situation map") + "<p class='note'>Incidents of all replications (at most "
+        f"{MAX_INCIDENTS_PER_SITE} per site, the first in run order), coloured by first-arrival time (jittered "
         "slightly so repeated sites show). Squares: bases with units by kind; triangles: candidate "
         "sites; stars: the chosen layout of a siting study.</p>",
     )
