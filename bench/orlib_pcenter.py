@@ -21,25 +21,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from sim.siting import read_orlib_pmed, solve  # noqa: E402
-
-# Optimal p-center radii of OR-Library pmed1..pmed40 (vertex p-center, every vertex a client and a candidate,
-# shortest-path costs with the last cost of a repeated edge). Published values as compiled in N. Mladenovic,
-# M. Labbe and P. Hansen, "Solving the p-center problem with tabu search and variable neighborhood search",
-# Networks 42 (2003) 48-64; S. Elloumi, M. Labbe and Y. Pochet, "A new formulation and resolution method for the
-# p-center problem", INFORMS J Comput 16 (2004) 84-94 (Table 2); W. Pullan, "A memetic genetic algorithm for the
-# vertex p-center problem", Evolutionary Computation 16 (2008) 417-436 (Table 1); the first instances also in
-# M.S. Daskin, "Network and Discrete Location" (Wiley 1995). Every value is also what our exact solver proves
-# (the bisection ends with a proof that one unit less is infeasible), checked on all 40 by this script.
-PCENTER_OPTIMA = {
-    "pmed1": 127, "pmed2": 98, "pmed3": 93, "pmed4": 74, "pmed5": 48,
-    "pmed6": 84, "pmed7": 64, "pmed8": 55, "pmed9": 37, "pmed10": 20,
-    "pmed11": 59, "pmed12": 51, "pmed13": 36, "pmed14": 26, "pmed15": 18,
-    "pmed16": 47, "pmed17": 39, "pmed18": 28, "pmed19": 18, "pmed20": 13,
-    "pmed21": 40, "pmed22": 38, "pmed23": 22, "pmed24": 15, "pmed25": 11,
-    "pmed26": 38, "pmed27": 32, "pmed28": 18, "pmed29": 13, "pmed30": 9,
-    "pmed31": 30, "pmed32": 29, "pmed33": 15, "pmed34": 11, "pmed35": 30,
-    "pmed36": 27, "pmed37": 15, "pmed38": 29, "pmed39": 23, "pmed40": 13,
-}  # fmt: skip
+from sim.siting.orlib import PCENTER_OPTIMA  # noqa: E402
 
 
 def main() -> None:
