@@ -21,6 +21,7 @@ from sim.siting import (
     solve_pmedian,
     top_layouts,
 )
+from sim.siting.lagrangian import ReducedCosts, nearest_costs
 from sim.siting.orlib import PCENTER_OPTIMA
 from sim.siting.pcenter import covering_layout, dominance_reduced, greedy_cover
 
@@ -318,6 +319,20 @@ def test_covering_test_finds_the_cover_greedy_misses(seed):
     layout = covering_layout(np.where(cover, 1.0, 2.0), 1.0, fewest)
     assert len(layout) == fewest and cover[:, list(layout)].any(axis=1).all()
     assert covering_layout(np.where(cover, 1.0, 2.0), 1.0, fewest - 1) is None
+
+
+@pytest.mark.parametrize("n_cols", [20, 150])
+def test_sparse_lagrangian_sums_equal_the_dense_ones(n_cols):
+    rng = np.random.default_rng(n_cols)
+    wd = rng.integers(1, 500, (60, 200)).astype(float)
+    cols = rng.choice(200, n_cols, replace=False)
+    costs = ReducedCosts(wd, nearest_costs(wd, width=16), cols)
+    for scale in (0.05, 0.08, 0.3, 1.0):  # from every client within its 16 cheapest sites to all beyond them
+        lam = np.quantile(wd, scale, axis=1) + rng.uniform(0, 3, 60)
+        dense = np.minimum(wd[:, cols] - lam[:, None], 0.0)
+        chosen = rng.choice(n_cols, 5, replace=False)
+        assert costs.rho(lam) == pytest.approx(dense.sum(axis=0), abs=1e-9)
+        assert (costs.served(chosen) == (dense[:, chosen] < 0).sum(axis=1)).all()
 
 
 def test_orlib_reader_keeps_the_last_cost_of_a_repeated_edge(tmp_path):

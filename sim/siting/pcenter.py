@@ -125,8 +125,11 @@ def _fewest_sites(cover: np.ndarray, columns: np.ndarray, k: int) -> list[int] |
     Row generation: the MILP covers only a subset of the rows (first rows with pairwise disjoint cover sets, then
     every row its layouts left uncovered); no cover of a subset within k sites proves there is none for all rows.
     """
+    disjoint = _disjoint_rows(cover)
+    if len(disjoint) > k:
+        return None
     subset = np.zeros(len(cover), bool)
-    subset[_disjoint_rows(cover)] = True
+    subset[disjoint] = True
     while True:
         part, kept = dominance_reduced(cover[subset])
         m = part.shape[1]
