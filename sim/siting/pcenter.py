@@ -16,6 +16,8 @@ from sim.siting.covering import check_reach
 from sim.siting.milp import Problem, cardinality, layout_of, site_bounds, solve_milp, solve_milp_within
 from sim.siting.pmedian import interchange
 
+_DOMINANCE_MAX_WORK = 4e9  # multiply-adds of one pairwise dominance test (about a second)
+
 
 def pcenter_layout(
     cost_s: np.ndarray,
@@ -90,10 +92,16 @@ def _radius(cost: np.ndarray, layout: Sequence[int]) -> float:
 
 
 def _heuristic(cost: np.ndarray, p: int, opened: Sequence[int]) -> tuple[int, ...] | None:
-    """A p-center layout by the p-median interchange heuristic (None if it leaves a demand point unreached)."""
-    finite_max = float(cost[np.isfinite(cost)].max())
-    layout = interchange(np.where(np.isfinite(cost), cost, 2 * finite_max + 1), np.ones(len(cost)), p, fixed=opened)
-    return layout if np.isfinite(_radius(cost, layout)) else None
+    """A p-center layout by farthest-first traversal (Gonzalez 1985): to the sites of ``opened`` (else the site
+    nearest to the first demand point), add the site nearest to the demand point farthest from the layout, until p
+    are open; None if it leaves a demand point unreached."""
+    layout = [int(j) for j in opened] or [int(np.argmin(cost[0]))]
+    nearest = cost[:, layout].min(axis=1)
+    while len(layout) < p:
+        site = next(int(j) for j in np.argsort(cost[int(np.argmax(nearest))], kind="stable") if j not in layout)
+        layout.append(site)
+        nearest = np.minimum(nearest, cost[:, site])
+    return tuple(sorted(layout)) if np.isfinite(nearest.max()) else None
 
 
 def covering_layout(cost: np.ndarray, radius: float, p: int, opened: Sequence[int] = ()) -> tuple[int, ...] | None:
@@ -167,8 +175,10 @@ def dominance_reduced(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     A row whose set of covering columns contains another row's is covered whenever that one is; a column whose set
     of covered rows lies within another column's can be swapped for it. Of equal rows or columns the first is kept.
-    Both reductions repeat until neither removes anything; the fewest columns covering all rows stay the same.
+    Both reductions repeat until neither removes anything (a matrix too large for the pairwise test is left as it
+    is); the fewest columns covering all rows stay the same.
     """
+    cover = np.unique(cover, axis=0)  # equal rows: one stays
     columns = np.arange(cover.shape[1])
     while True:
         kept_rows = ~_dominated(cover, superset_dominated=True)
@@ -182,6 +192,8 @@ def dominance_reduced(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _dominated(sets: np.ndarray, superset_dominated: bool) -> np.ndarray:
     """Rows of the boolean matrix ``sets`` that contain (``superset_dominated``) or lie within another row, or
     equal an earlier one."""
+    if len(sets) ** 2 * sets.shape[1] > _DOMINANCE_MAX_WORK:  # too large to compare all pairs: keep them all
+        return np.zeros(len(sets), bool)
     as_float = sets.astype(np.float32)
     common = as_float @ as_float.T  # common[a, b] = |S_a & S_b|, exact in float32 below 2**24
     size = as_float.sum(axis=1)
