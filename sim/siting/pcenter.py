@@ -1,7 +1,7 @@
 """The p-center: the least worst time, by bisection over the distinct costs. At each radius a covering test asks
-whether p sites can cover every demand point within it: on the covering matrix reduced by dominance, a greedy
-cover answers yes at once when it needs at most p sites, else the set-covering MILP (fewest sites) runs with a
-cut-off at p, stopping when a cover of p sites is found or its bound proves that none exists."""
+whether p sites can cover every demand point within it, on the covering matrix reduced by dominance: a greedy
+cover within p sites answers yes, more than p rows with disjoint cover sets answer no, else the set-covering MILP
+(fewest sites) on a growing subset of the rows runs with a cut-off at p. See docs/siting.md."""
 
 from __future__ import annotations
 
