@@ -21,6 +21,9 @@ from sim.siting import (
     solve_pmedian,
     top_layouts,
 )
+from sim.siting.lagrangian import ReducedCosts, nearest_costs
+from sim.siting.orlib import PCENTER_OPTIMA
+from sim.siting.pcenter import covering_layout, dominance_reduced, greedy_cover
 
 SEEDS = range(8)
 MODEL_ARGS = {
@@ -267,6 +270,69 @@ def test_orlib_pmed1_to_5_reach_their_optima(k, shared_data_dir):
     result = solve_pmedian(cost, np.ones(len(cost)), p)
     assert result.objective == _optima(folder)[f"pmed{k}"]
     assert len(result.open_sites) == p
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+def test_orlib_pmed1_to_5_reach_their_published_pcenter_optima(k, shared_data_dir):
+    cost, p = read_orlib_pmed(shared_data_dir / "orlib-pmed" / f"pmed{k}.txt")
+    result = solve_pcenter(cost, p)
+    assert result.objective == PCENTER_OPTIMA[f"pmed{k}"]
+    assert len(result.open_sites) == p
+    assert cost[:, list(result.open_sites)].min(axis=1).max() == result.objective
+
+
+def _fewest_covering(cover: np.ndarray) -> int | None:
+    """The fewest columns covering every row, by enumeration (None if some row has no column)."""
+    for size in range(cover.shape[1] + 1):
+        if any(cover[:, list(cols)].any(axis=1).all() for cols in combinations(range(cover.shape[1]), size)):
+            return size
+    return None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_covering_test_and_dominance_reduction_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    cover = rng.random((14, 9)) < rng.uniform(0.15, 0.4)
+    cover[:, 0] |= ~cover.any(axis=1)  # every row coverable
+    fewest = _fewest_covering(cover)
+    reduced, columns = dominance_reduced(cover)
+    assert _fewest_covering(reduced) == fewest
+    assert _fewest_covering(cover[:, columns]) == fewest  # the kept columns alone still cover as well
+    cost = np.where(cover, 1.0, 2.0)
+    for p in range(1, 6):
+        layout = covering_layout(cost, 1.0, p)
+        if p < fewest:
+            assert layout is None
+        else:
+            assert len(layout) == p and cover[:, list(layout)].any(axis=1).all()
+    opened = [int(np.argmin(cover.sum(axis=0)))]  # a poor site kept open
+    layout = covering_layout(cost, 1.0, fewest + 1, opened)
+    assert layout is not None and opened[0] in layout and cover[:, list(layout)].any(axis=1).all()
+
+
+@pytest.mark.parametrize("seed", [38, 54, 179, 313])
+def test_covering_test_finds_the_cover_greedy_misses(seed):
+    rng = np.random.default_rng(seed)  # seeds where greedy on the reduced matrix needs one site too many
+    cover = rng.random((16, 10)) < 0.3
+    fewest = _fewest_covering(cover)
+    assert len(greedy_cover(dominance_reduced(cover)[0])) > fewest
+    layout = covering_layout(np.where(cover, 1.0, 2.0), 1.0, fewest)
+    assert len(layout) == fewest and cover[:, list(layout)].any(axis=1).all()
+    assert covering_layout(np.where(cover, 1.0, 2.0), 1.0, fewest - 1) is None
+
+
+@pytest.mark.parametrize("n_cols", [20, 150])
+def test_sparse_lagrangian_sums_equal_the_dense_ones(n_cols):
+    rng = np.random.default_rng(n_cols)
+    wd = rng.integers(1, 500, (60, 200)).astype(float)
+    cols = rng.choice(200, n_cols, replace=False)
+    costs = ReducedCosts(wd, nearest_costs(wd, width=16), cols)
+    for scale in (0.05, 0.07, 0.3, 1.0):  # from every client within its 16 cheapest sites to all beyond them
+        lam = np.quantile(wd, scale, axis=1) + rng.uniform(0, 3, 60)
+        dense = np.minimum(wd[:, cols] - lam[:, None], 0.0)
+        chosen = rng.choice(n_cols, 5, replace=False)
+        assert costs.rho(lam) == pytest.approx(dense.sum(axis=0), abs=1e-9)
+        assert (costs.served(chosen) == (dense[:, chosen] < 0).sum(axis=1)).all()
 
 
 def test_orlib_reader_keeps_the_last_cost_of_a_repeated_edge(tmp_path):

@@ -58,25 +58,10 @@ def solve_milp_bounded(
     """Solve with HiGHS until the incumbent is within ``abs_gap`` of the proven bound; return both."""
     import highspy
 
-    constraints = problem.constraints + no_good_cuts(exclude, len(problem.c), problem.m)
-    h = quiet_highs()
-    h.setOptionValue("output_flag", False)
+    h = _highs_model(problem, exclude)
+    ints = np.flatnonzero(problem.integrality > 0)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", abs_gap)
-    total = len(problem.c)
-    h.addVars(total, problem.lower, problem.upper)
-    h.changeColsCost(total, np.arange(total, dtype=np.int32), problem.c)
-    ints = np.flatnonzero(problem.integrality > 0).astype(np.int32)
-    if len(ints):
-        h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
-    for con in constraints:
-        a = csr_array(con.A)
-        lb = np.broadcast_to(np.asarray(con.lb, float), (a.shape[0],)).copy()
-        ub = np.broadcast_to(np.asarray(con.ub, float), (a.shape[0],)).copy()
-        lb[np.isneginf(lb)], ub[np.isposinf(ub)] = -highspy.kHighsInf, highspy.kHighsInf
-        h.addRows(
-            a.shape[0], lb, ub, a.nnz, a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(float)
-        )
     if start is not None:  # a strong incumbent is given: spend the effort on the bound, not on finding layouts
         h.setOptionValue("mip_heuristic_effort", 0.0)
         h.setOptionValue("mip_allow_restart", False)
@@ -93,6 +78,65 @@ def solve_milp_bounded(
     x = np.asarray(h.getSolution().col_value)
     bound = h.getInfo().mip_dual_bound if len(ints) else float(problem.c @ x)
     return x, min(float(bound), float(problem.c @ x))
+
+
+def solve_milp_within(problem: Problem, at_most: float) -> np.ndarray | None:
+    """A solution of objective at most ``at_most``, or None when HiGHS proves there is none.
+
+    HiGHS stops as soon as it holds such a solution or its proven bound exceeds ``at_most`` (a cut-off: the
+    minimum itself is not sought), and prunes every node whose bound exceeds it.
+    """
+    import highspy
+
+    h = _highs_model(problem, ())
+    tolerance = 1e-6 * max(1.0, abs(at_most))
+    h.setOptionValue("objective_bound", at_most + tolerance)
+
+    found, proven_none = [], []  # the primal bound the callback sees is the cut-off itself until a solution exists
+    h.cbMipImprovingSolution.subscribe(lambda event: found.append(event.data_out.objective_function_value))
+
+    def stop_early(event) -> None:
+        if event.data_out.mip_dual_bound > at_most + tolerance:
+            proven_none.append(True)
+            event.interrupt()
+        elif found and min(found) <= at_most + tolerance:
+            event.interrupt()
+
+    h.cbMipInterrupt.subscribe(stop_early)
+    h.run()
+    x = np.asarray(h.getSolution().col_value)
+    if h.getInfo().primal_solution_status == 2 and len(x) and float(problem.c @ x) <= at_most + tolerance:
+        return x
+    status = h.getModelStatus()
+    if proven_none or status in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kObjectiveBound):
+        return None
+    if h.getInfo().mip_dual_bound > at_most + tolerance or status == highspy.HighsModelStatus.kOptimal:
+        return None
+    raise RescuesimError(f"siting: HiGHS ended without a proof: {h.modelStatusToString(status)}")
+
+
+def _highs_model(problem: Problem, exclude: Sequence[Sequence[int]]):
+    """A quiet HiGHS instance holding ``problem`` and the no-good cuts of ``exclude``."""
+    import highspy
+
+    constraints = problem.constraints + no_good_cuts(exclude, len(problem.c), problem.m)
+    h = quiet_highs()
+    h.setOptionValue("output_flag", False)
+    total = len(problem.c)
+    h.addVars(total, problem.lower, problem.upper)
+    h.changeColsCost(total, np.arange(total, dtype=np.int32), problem.c)
+    ints = np.flatnonzero(problem.integrality > 0).astype(np.int32)
+    if len(ints):
+        h.changeColsIntegrality(len(ints), ints, np.full(len(ints), highspy.HighsVarType.kInteger))
+    for con in constraints:
+        a = csr_array(con.A)
+        lb = np.broadcast_to(np.asarray(con.lb, float), (a.shape[0],)).copy()
+        ub = np.broadcast_to(np.asarray(con.ub, float), (a.shape[0],)).copy()
+        lb[np.isneginf(lb)], ub[np.isposinf(ub)] = -highspy.kHighsInf, highspy.kHighsInf
+        h.addRows(
+            a.shape[0], lb, ub, a.nnz, a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data.astype(float)
+        )
+    return h
 
 
 def quiet_highs():
