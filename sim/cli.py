@@ -514,9 +514,24 @@ def cmd_study(args) -> int:
     if not args.quiet:
         import pandas as pd
 
-        print(pd.read_csv(folder / "study.csv").to_string(index=False, max_colwidth=40))
+        print(_study_text(pd.read_csv(folder / "study.csv")))
     print(folder)
     return 0
+
+
+def _study_text(table) -> str:
+    """Per cell its first arrival (mean, p90) and waited share, each against the first cell (the baseline) as a
+    paired difference with its 95% CI, in minutes and percent; every column is in study.csv."""
+    lines = [f"{len(table)} cells; paired differences from the baseline '{table['cell'].iloc[0]}' (95% CI):"]
+    for _, row in table.iterrows():
+        parts = []
+        for key, label in (("first_arrival_mean_s", "first arrival mean"), ("first_arrival_p90_s", "p90")):
+            parts.append(f"{label} {row[key] / 60:.2f} min")
+            if row.name > 0 and f"{key}_vs_baseline" in row:
+                parts[-1] += f" ({row[f'{key}_vs_baseline'] / 60:+.3g} ± {row[f'{key}_vs_baseline_ci'] / 60:.2g})"
+        parts.append(f"waited {100 * row['waited_share']:.1f}%")
+        lines.append(f"  {row['cell']}: " + ", ".join(parts))
+    return "\n".join(lines)
 
 
 def _positive_int(text: str) -> int:

@@ -67,6 +67,13 @@ def test_study_runs_variants_and_grid_and_resumes(tmp_path, monkeypatch):
     assert len(table) == 4 and table["first_arrival_mean_s"].notna().all()
     # common random numbers: every cell saw the same number of incidents
     assert table["incidents"].nunique() == 1
+    # paired differences from the first cell, replication by replication
+    assert (table.loc[0, [c for c in table.columns if c.endswith("_vs_baseline")]] == 0).all()
+    cells = [pd.read_parquet(folder / "cells" / c / "kpis.parquet") for c in table["cell_id"]]
+    diff = (cells[3]["first_arrival_mean_s"] - cells[0]["first_arrival_mean_s"]).to_numpy()
+    assert table.loc[3, "first_arrival_mean_s_vs_baseline"] == pytest.approx(diff.mean())
+    half = table.loc[3, "first_arrival_mean_s_vs_baseline_ci"]
+    assert 0 < half < table.loc[3, "first_arrival_mean_s_ci"]  # pairing removes the common incident noise
 
 
 def test_drill_sweep_faces_identical_incidents():

@@ -22,7 +22,7 @@ from sim.experiment import RunResult, run_replications
 from sim.results import slugify, write_json
 from sim.scenario import Scenario, with_overrides
 from sim.schema_base import StrictModel
-from sim.studies.variants import kpi_row
+from sim.studies.variants import kpi_row, paired_row
 from sim.world import World, build_world
 
 
@@ -141,8 +141,9 @@ def run_study(
     A finished cell is reused only when its fingerprint (the effective scenario, every referenced file, the travel
     times, seed, replications, rescuesim's version and code; :mod:`sim.provenance`) is unchanged. Cells live in
     ``cells/<name>-<fingerprint>``: a cell computed from other inputs is kept beside, never overwritten.
-    ``progress`` hears, for every cell, whether it was reused, new or redone and why. ``world_for`` resolves a
-    variant scenario into a world (default: on the scenario's road network, loaded once).
+    ``progress`` hears, for every cell, whether it was reused, new or redone and why. The first cell is the
+    baseline: every row has its paired differences from it (:func:`sim.studies.variants.paired_row`).
+    ``world_for`` resolves a variant scenario into a world (default: on the scenario's road network, loaded once).
     """
     from sim.provenance import run_fingerprint
     from sim.results import files_replaced
@@ -155,7 +156,7 @@ def run_study(
     (folder / "cells").mkdir(parents=True, exist_ok=True)
     before = _cells_before(folder)
     world_for = world_for or _network_worlds(scenario, workers)
-    rows, record = [], []
+    rows, record, baseline = [], [], None
     for cell, variant in zip(cells, scenarios, strict=True):
         world = world_for(variant)
         seed = variant.seed if spec.seed is None else spec.seed
@@ -169,7 +170,9 @@ def run_study(
         if not reused:
             result = run_replications(world, replications=replications, seed=seed, workers=workers, dask=dask)
             _write_cell(cell_dir, cell, result, fingerprint)
-        rows.append(_cell_row(cell, cell_dir))
+        kpis = pd.read_parquet(cell_dir / "kpis.parquet")
+        baseline = kpis if baseline is None else baseline
+        rows.append(_cell_row(cell, cell_dir, kpis) | paired_row(kpis, baseline))
         record.append({"cell": cell.name, "cell_id": cell_dir.name, "fingerprint": fingerprint.to_json()})
     with files_replaced(folder, prefix=".partial-study-") as staging:
         pd.DataFrame(rows).to_csv(staging / "study.csv", index=False, lineterminator="\n")
@@ -238,7 +241,6 @@ def _write_cell(cell_dir: Path, cell: Cell, result: RunResult, fingerprint) -> N
         raise
 
 
-def _cell_row(cell: Cell, cell_dir: Path) -> dict[str, Any]:
-    kpis = pd.read_parquet(cell_dir / "kpis.parquet")
+def _cell_row(cell: Cell, cell_dir: Path, kpis: pd.DataFrame) -> dict[str, Any]:
     row: dict[str, Any] = {"cell": cell.name, "cell_id": cell_dir.name} | {k: v for k, v in cell.overrides.items()}
     return row | kpi_row(kpis)

@@ -60,3 +60,20 @@ def kpi_row(kpis: pd.DataFrame) -> dict[str, float]:
         row[col] = ci["mean"]
         row[f"{col}_ci"] = ci["half_width"]
     return row
+
+
+PAIRED_KPIS = ("first_arrival_mean_s", "first_arrival_p90_s", "full_response_mean_s", "waited_share")
+
+
+def paired_row(kpis: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float]:
+    """The paired difference from the baseline of the headline KPIs and every target, replication by replication
+    (common random numbers: the same incidents), as mean and 95% half-width (``<kpi>_vs_baseline[_ci]``); only the
+    replications both have."""
+    joined = kpis.merge(baseline, on="replication", suffixes=("", "__baseline"))
+    row: dict[str, float] = {}
+    for col in [c for c in kpis.columns if c in PAIRED_KPIS or c.startswith("target:")]:
+        if f"{col}__baseline" in joined:
+            ci = mean_ci((joined[col] - joined[f"{col}__baseline"]).to_numpy(float))
+            row[f"{col}_vs_baseline"] = ci["mean"]
+            row[f"{col}_vs_baseline_ci"] = ci["half_width"]
+    return row
