@@ -74,6 +74,9 @@ def test_study_runs_variants_and_grid_and_resumes(tmp_path, monkeypatch):
     assert table.loc[3, "first_arrival_mean_s_vs_baseline"] == pytest.approx(diff.mean())
     half = table.loc[3, "first_arrival_mean_s_vs_baseline_ci"]
     assert 0 < half < table.loc[3, "first_arrival_mean_s_ci"]  # pairing removes the common incident noise
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "Paired difference from the baseline" in report and "data:image/png;base64," in report
+    assert all(f"<td>{name}</td>" in report for name in table["cell"])
 
 
 def test_drill_sweep_faces_identical_incidents():

@@ -110,6 +110,59 @@ def _write_geopackage(ctx: ReportContext, filepath: Path) -> None:
     write_geopackage(ctx, filepath)
 
 
+def build_study_report(table: pd.DataFrame, path: Path, *, title: str, note: str) -> Path:
+    """``report.html`` of a study: every cell's KPIs, and its paired difference from the baseline (the first cell)
+    with 95% CIs, in a figure and a table (the numbers in ``study.csv``)."""
+    from sim.report.studies import plot_study_differences
+
+    keys = ["first_arrival_mean_s", "first_arrival_p90_s", "waited_share"]
+    keys += [c for c in table.columns if c.startswith("target:") and not c.endswith(("_ci", "_vs_baseline"))]
+
+    def grid(label_of, cell_of) -> str:
+        head = "<th>cell</th>" + "".join(f"<th>{html.escape(label_of(k))}</th>" for k in keys)
+        rows = [
+            f"<tr><td>{html.escape(str(row['cell']))}</td>" + "".join(f"<td>{cell_of(row, k)}</td>" for k in keys)
+            for _, row in table.iterrows()
+        ]
+        return f"<div class='scroll'><table><tr>{head}</tr>{''.join(rows)}</table></div>"
+
+    kpis = grid(_kpi_label, lambda row, k: f"{_fmt(k, row[k])} ± {_fmt(k, row.get(f'{k}_ci'))}")
+    diffs = grid(
+        _difference_label, lambda row, k: _difference(k, row.get(f"{k}_vs_baseline"), row.get(f"{k}_vs_baseline_ci"))
+    )
+    body = _section(
+        "cells",
+        "Cells against the baseline",
+        _img(plot_study_differences, table, alt="paired differences from the baseline")
+        + f"<h3>Paired difference from the baseline ({html.escape(str(table['cell'].iloc[0]))})</h3>{diffs}"
+        + f"<h3>KPIs of each cell</h3>{kpis}<p class='note'>Mean ± 95% CI over replications. The differences are "
+        "paired replication by replication (every cell faces the same incidents), so a CI that excludes 0 is a real "
+        "difference even when the cells' own CIs overlap. Every KPI is in <code>study.csv</code>.</p>",
+    )
+    page = (
+        f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p class='note'>{html.escape(note)}</p>"
+        f"{body}</body></html>"
+    )
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _difference_label(key: str) -> str:
+    """A difference's column: times in seconds (differences are small), shares in percentage points."""
+    if key.endswith("_s"):
+        return key.removesuffix("_s").replace("_", " ") + " (s)"
+    return _kpi_label(key).replace("(%)", "(points)")
+
+
+def _difference(key: str, mean, half) -> str:
+    if mean is None or mean != mean:
+        return "–"
+    scale = 1.0 if key.endswith("_s") else 100.0
+    ci = "" if half is None or half != half else f" ± {scale * half:.2g}"
+    return f"{scale * mean:+.3g}{ci}"
+
+
 def rebuild_report(run_dir: Path) -> Path:
     """Build the report of a results folder anew beside it and replace the old report, map and GeoPackage only
     once all three are complete (an error or Ctrl-C leaves the old ones as they were)."""

@@ -175,9 +175,24 @@ def run_study(
         rows.append(_cell_row(cell, cell_dir, kpis) | paired_row(kpis, baseline))
         record.append({"cell": cell.name, "cell_id": cell_dir.name, "fingerprint": fingerprint.to_json()})
     with files_replaced(folder, prefix=".partial-study-") as staging:
-        pd.DataFrame(rows).to_csv(staging / "study.csv", index=False, lineterminator="\n")
+        table = pd.DataFrame(rows)
+        table.to_csv(staging / "study.csv", index=False, lineterminator="\n")
         write_json({"study": spec.name, "scenario": str(spec.scenario), "cells": record}, staging / "study.json")
+        _write_report(table, staging, spec, scenario)
     return folder
+
+
+def _write_report(table: pd.DataFrame, folder: Path, spec: StudySpec, scenario: Scenario) -> None:
+    from sim.report.html import build_study_report
+
+    replications = spec.replications or scenario.replications
+    build_study_report(
+        table,
+        folder / "report.html",
+        title=f"rescuesim study — {spec.name}",
+        note=f"Scenario {scenario.name} ({spec.scenario}); {len(table)} cells, {replications} replications each on "
+        f"common random numbers; baseline: {table['cell'].iloc[0]}.",
+    )
 
 
 def _cells_before(folder: Path) -> dict[str, Any]:
