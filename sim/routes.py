@@ -93,15 +93,15 @@ def star_routes(travel_out_s: np.ndarray, travel_in_s: np.ndarray) -> ReturnRout
     )
 
 
-def network_routes(
-    network, base_node: np.ndarray, site_node: np.ndarray, inbound_s: np.ndarray, cache_dir=None
-) -> ReturnRoutes:
+SITE_CHUNK = 64  # site Dijkstras per call: memory stays 64 x nodes floats
+ROUTE_WORK_LIMIT = 50_000_000  # sites x road nodes above which return routes fall back to star routes (see below)
+
+
+def network_routes(network, base_node: np.ndarray, site_node: np.ndarray, inbound_s: np.ndarray) -> ReturnRoutes:
     """Shortest return paths on the road network from every site node to every base node, and the free-flow time
     from every point on them to every site node. ``inbound_s`` (bases x nodes): each base's inbound travel times,
     the table ``travel_in_s`` was taken from (so that a route's first entry is exactly the trip's time)."""
     from scipy.sparse.csgraph import dijkstra
-
-    from sim.network import TravelTimes
 
     reverse = network.csr().T.tocsr()
     bases = np.unique(base_node)
@@ -118,8 +118,12 @@ def network_routes(
             nodes.update(path)
     point_node = np.array(sorted(nodes), dtype=np.int64)
     point_of = {n: k for k, n in enumerate(point_node.tolist())}
-    sites = TravelTimes.from_graph(network, site_node, cache_dir=cache_dir, workers=1)
-    point_to_site_s = sites.inbound_s[:, point_node].T.astype(float)  # inbound of a site: from every node to it
+    point_to_site_s = np.empty((len(point_node), len(site_node)))
+    nodes, inverse = np.unique(site_node, return_inverse=True)
+    for start in range(0, len(nodes), SITE_CHUNK):  # from every point to each site: Dijkstra on the reversed graph
+        rows = dijkstra(reverse, directed=True, indices=nodes[start : start + SITE_CHUNK])
+        chunk = (inverse >= start) & (inverse < start + SITE_CHUNK)
+        point_to_site_s[:, chunk] = rows[inverse[chunk] - start][:, point_node].T
     flat = [n for path in routes for n in path]
     pair_base = np.repeat(np.repeat(np.arange(len(base_node)), len(site_node)), [len(p) for p in routes])
     return ReturnRoutes(

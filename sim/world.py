@@ -16,7 +16,7 @@ import numpy as np
 from sim.errors import FarFromRoadError, RescuesimError
 from sim.forces import UnitTable, active_bases, build_units
 from sim.hazards import SiteTable, SourceKind, build_sites, without_roadless_points
-from sim.routes import ReturnRoutes, network_routes, star_routes
+from sim.routes import ROUTE_WORK_LIMIT, ReturnRoutes, network_routes, star_routes
 from sim.scenario import Base, Scenario
 
 
@@ -83,9 +83,14 @@ def build_world(
         network, base_node, cache_dir=cache_dir or default_cache_dir(), progress=progress, workers=workers
     )
     rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
-    routes = None
-    if scenario.dispatch.from_return:
-        routes = network_routes(network, base_node, site_node, travel.inbound_s[rows], cache_dir or default_cache_dir())
+    routes, notes = None, _notes(network)
+    if scenario.dispatch.from_return and len(site_node) * network.n_nodes <= ROUTE_WORK_LIMIT:
+        routes = network_routes(network, base_node, site_node, travel.inbound_s[rows])
+    elif scenario.dispatch.from_return:  # star routes (world_from_matrix): on to base, then out from there
+        notes += (
+            f"return routes: {len(site_node)} sites x {network.n_nodes} road nodes is too large to route; units on "
+            "their way back are sent on via their base (no turnout)",
+        )
     return world_from_matrix(
         scenario,
         travel.outbound_s[rows][:, site_node],
@@ -95,7 +100,7 @@ def build_world(
         site_node=site_node,
         base_node=base_node,
         site_snap_m=site_snap_m,
-        notes=_notes(network),
+        notes=notes,
         routes=routes,
     )
 

@@ -12,7 +12,9 @@ import yaml
 from sim.cli import main
 from tests.conftest import PROJECT_DIR
 
-SCENARIOS = sorted((PROJECT_DIR / "scenarios").glob("*.yaml"))
+SHIPPED = sorted((PROJECT_DIR / "scenarios").glob("*.yaml"))
+STUDIES = [p for p in SHIPPED if "scenario" in yaml.safe_load(p.read_text(encoding="utf-8"))]  # study files
+SCENARIOS = [p for p in SHIPPED if p not in STUDIES]
 QUICK = ["--replications", "2", "--workers", "1", "--quiet", "--no-report"]
 
 
@@ -26,6 +28,15 @@ def _run(scenario: Path, results: Path, *extra: str) -> Path:
     assert code == 0
     (folder,) = _folders(results) - before
     return folder
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=[p.stem for p in STUDIES])
+def test_shipped_studies_run_and_report(study, tmp_path):
+    assert main(["study", str(study), "--results", str(tmp_path), "--workers", "1", "--quiet"]) == 0
+    (folder,) = [p for p in tmp_path.glob("*/study-*") if p.is_dir()]
+    table = pd.read_csv(folder / "study.csv")
+    assert len(table) == len(yaml.safe_load(study.read_text(encoding="utf-8"))["variants"])
+    assert (folder / "report.html").is_file()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
