@@ -28,6 +28,8 @@ from sim.world import world_from_matrix  # noqa: E402
 from tests.dask_faults import PROJECT_DIR, FaultAtFirstBlock, LoopbackCluster  # noqa: E402
 from tests.helpers import base, tiny_scenario  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the fast lane (-m 'not slow') leaves this module out
+
 WATCHDOG_S = 60.0
 REPLICATIONS = 8  # 8 blocks of one on two workers: plenty still running when the first block is done
 SCENARIO = {

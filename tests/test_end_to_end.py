@@ -40,6 +40,7 @@ def test_shipped_studies_run_and_report(study, tmp_path):
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+@pytest.mark.slow  # runs every shipped scenario, a million-node grid included
 def test_shipped_scenarios_run(scenario, tmp_path):
     folder = _run(scenario, tmp_path, "--replications", "2", "--workers", "1")
     for name in (
@@ -123,6 +124,7 @@ def _osm_scenario(tmp_path: Path, shared_data_dir: Path, *, far_site: bool = Fal
     return path
 
 
+@pytest.mark.slow  # the real OSM extract
 def test_park_and_pipeline_on_the_real_extract(tmp_path, shared_data_dir):
     folder = _run(_osm_scenario(tmp_path, shared_data_dir), tmp_path / "results", "--workers", "1")
     incidents = pd.read_parquet(folder / "incidents.parquet")

@@ -53,6 +53,7 @@ def test_different_seeds_differ():
     )
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_dask_local_cluster_gives_identical_results():
     pytest.importorskip("dask.distributed")
     world = _world(drills={"interval_days": 3, "duration_h": 6})

@@ -29,6 +29,8 @@ from sim.studies.variants import Variant, run_variants
 from sim.world import build_world, load_network, world_from_matrix
 from tests.helpers import TWO_BASES, TWO_BY_TWO_TRAVEL_S, TWO_SITES, two_site_raw
 
+pytestmark = pytest.mark.slow  # the fast lane (-m 'not slow') leaves this module out
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 BASES, SITES, TRAVEL = TWO_BASES, TWO_SITES, TWO_BY_TWO_TRAVEL_S

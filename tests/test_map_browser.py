@@ -15,6 +15,8 @@ import pytest
 from sim.cli import main
 from tests.conftest import PROJECT_DIR
 
+pytestmark = pytest.mark.slow  # the fast lane (-m 'not slow') leaves this module out
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -25,6 +25,8 @@ from sim.report.html import SECTIONS, build_report
 from sim.report.maps import plot_situation_map
 from tests.conftest import PROJECT_DIR
 
+pytestmark = pytest.mark.slow  # the fast lane (-m 'not slow') leaves this module out
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
