@@ -239,12 +239,14 @@ def cmd_site(args) -> int:
         progress=None if args.quiet else lambda n: _say(args, f"  simulating {n}"),
         busy_fraction=args.busy_fraction,
         alpha=args.alpha if args.model == "malp" else None,
+        fleet=args.fleet,
     )
     table = outcome.table
     objective = table.attrs["objective"]
 
     def extra(folder: Path, final: Path) -> None:
         write_table(table, folder, "siting")
+        write_table(outcome.fleet, folder, "fleet")
         write_json(layouts_geojson(outcome), folder / "layouts.geojson")
 
     from sim.experiment import run_replications
@@ -276,6 +278,7 @@ def cmd_site(args) -> int:
             "p": args.p,
             "target_min": args.target_min,
             "objective": objective,
+            "fleet": args.fleet,
         },
     )
     cols = [
@@ -291,6 +294,9 @@ def cmd_site(args) -> int:
         "escalation_share",
     ]
     _say(args, table[list(dict.fromkeys(cols))].to_string(index=False, max_colwidth=50))
+    _say(args, f"the fleet under the best layout ({best['layout']}, --fleet {args.fleet}):")
+    for change in outcome.fleet.itertuples():
+        _say(args, f"  {change.base}: {change.change}" + (f" ({change.units})" if change.units else ""))
     print(folder)
     return 0
 
@@ -450,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--alpha", type=float, default=0.9, help="malp: required chance that a base in reach is free (default 0.9)"
+    )
+    p.add_argument(
+        "--fleet",
+        choices=("move", "keep"),
+        default="move",
+        help="move: today's bases may close and their units move to new sites (default); keep: today's bases stay "
+        "and new sites get new units",
     )
     p.add_argument("--backup", action="store_true", help="mclp: also maximise demand covered twice")
     p.add_argument("--simulate-top", type=_positive_int, default=5, help="layouts to simulate (default 5)")

@@ -218,6 +218,41 @@ def test_site_command_with_mexclp_measures_the_busy_fraction_on_todays_layout(tm
     assert main(["site", str(scenario), "--model", "malp", "--p", "4", "--target-min", "5", "--alpha", "1.5"]) == 2
 
 
+def test_site_fleet_keep_adds_bases_and_says_what_happened_to_each(tmp_path, capsys):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    args = ["--model", "pmedian", "--p", "5", "--simulate-top", "1", "--fleet", "keep", "--results", str(tmp_path)]
+    assert main(["site", str(scenario), *args, "--replications", "2", "--workers", "1", "--no-report"]) == 0
+    (folder,) = list(tmp_path.glob("*/*site*"))
+    fleet = pd.read_csv(folder / "fleet.csv")
+    today = ["town-fs", "special-fs", "park-team", "hazchem"]
+    assert fleet.loc[fleet["change"] == "kept", "base"].tolist() == today
+    siting = pd.read_csv(folder / "siting.csv")
+    assert all(set(today) <= set(sites.split()) for sites in siting["sites"])  # every layout keeps today's bases
+    assert siting.loc[siting["layout"] == "pmedian #1", "bases"].item() == 5
+    new = fleet[fleet["change"] != "kept"]  # the best-ranked layout's: today's (none new) or the five-base one
+    assert len(new) == siting.loc[0, "bases"] - len(today)
+    assert (new["change"] == "opened with new units").all() and (new["units"] == "2 engine, 1 hazmat").all()
+    assert "the fleet under the best layout" in capsys.readouterr().out
+    too_few = ["--model", "pmedian", "--p", "3", "--fleet", "keep", "--results", str(tmp_path), *QUICK]
+    assert main(["site", str(scenario), *too_few]) == 2
+
+
+def test_fleet_changes_account_for_every_base_when_units_move():
+    from sim.scenario import load_scenario
+    from sim.siting.candidates import build_candidates, fleet_changes
+    from sim.world import build_world, load_network
+
+    scenario = load_scenario(PROJECT_DIR / "scenarios" / "demo_park.yaml")
+    network = load_network(scenario)
+    candidates = build_candidates(scenario, network, build_world(scenario, network))
+    index = {sid: i for i, sid in enumerate(candidates.site_id)}
+    rows = {r["base"]: r["change"] for r in fleet_changes(scenario, candidates, [index[s] for s in ("c1", "c2", "c3")])}
+    assert set(rows) == {"town-fs", "special-fs", "park-team", "hazchem", "c1", "c2", "c3"}
+    assert all(rows[b].startswith("closed, its units move to ") for b in ("town-fs", "special-fs", "park-team"))
+    assert sum(rows[c].startswith("opened with the units of") for c in ("c1", "c2", "c3")) == 3
+    assert rows["hazchem"].split()[-1] in {"c1", "c2", "c3"}  # four closed, three new: one goes to the nearest
+
+
 def test_layouts_keep_the_fleet():
     from sim.forces import build_units
     from sim.scenario import load_scenario

@@ -183,8 +183,12 @@ def test_study_sections_and_chosen_layout(run_dir, tmp_path):
         if b.id in ids
     ]
     (folder / "layouts.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    pd.DataFrame(
+        {"base": ["park-team", "c1"], "change": ["kept", "opened with new units"], "units": ["", "2 engine"]}
+    ).to_csv(folder / "fleet.csv", index=False)
     html = build_report(folder).read_text(encoding="utf-8")
     assert "Siting comparison" in html and "4.00 ± 0.20" in html  # minutes with the CI
+    assert "The fleet under the best layout" in html and "opened with new units" in html
     assert "siting layout #2: current" in (folder / "map.html").read_text(encoding="utf-8")
     bases = gpd.read_file(folder / "results.gpkg", layer="bases")
     assert set(bases.loc[bases["status"] == "chosen", "base_id"]) == {"c1", "park-team"}

@@ -470,6 +470,20 @@ def _compliance(ctx: ReportContext) -> str:
     return _section("compliance", "Compliance with the targets", table + drill_html)
 
 
+def _fleet(ctx: ReportContext) -> str:
+    """What the best layout does to every base and its units (``fleet.csv``)."""
+    fleet = ctx.tables.get("fleet")
+    if fleet is None:
+        return ""
+    choice = ctx.manifest.get("fleet", "move")
+    return (
+        f"<h3>The fleet under the best layout (--fleet {html.escape(str(choice))})</h3>"
+        + _table(fleet.fillna(""))
+        + "<p class='note'>--fleet move: today's bases may close and their units move to the new sites; --fleet "
+        "keep: today's bases stay with their units and new sites get <code>siting.new_base_units</code>.</p>"
+    )
+
+
 def _study(ctx: ReportContext) -> str:
     if "drills" in ctx.tables:
         table = ctx.tables["drills"]
@@ -494,7 +508,7 @@ def _study(ctx: ReportContext) -> str:
             "<p class='note'>Layouts from the exact location model "
             "and the current layout, simulated on the same incidents and ranked by the simulated "
             "objective; the run tables and maps above are the best layout's (gold stars; every layout is a "
-            "layer of <a href='map.html'>map.html</a>).</p>" + _study_table(table, "siting.csv"),
+            "layer of <a href='map.html'>map.html</a>).</p>" + _study_table(table, "siting.csv") + _fleet(ctx),
         )
     return _section(
         "study", "Studies", "<p>This is a single run; drill and siting studies add their sections here.</p>"

@@ -147,27 +147,77 @@ def turnout_allowance_s(scenario: Scenario) -> float:
     return Duration.model_validate(defaults.DEFAULT_TURNOUT_MIN[spec.new_base_kind]).mean_s()
 
 
-def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tuple[int, ...] | list[int]) -> Scenario:
-    """The scenario with the layout's bases: kept, moved (units of closed bases to new sites) and new.
+@dataclass(frozen=True)
+class FleetPlan:
+    """What a layout does to today's fleet: bases kept, closed bases whose units move to a new site (``inherit``:
+    new site -> closed base) or, without a new site, to the nearest open one (``extra``), and new sites."""
 
-    Closed bases are paired with new sites by least total distance; a closed base left without a new site hands its
-    units to the nearest open site, so the fleet stays the same whenever the layout has no more sites than today.
-    """
-    open_set = set(int(i) for i in open_sites)
-    by_id = {b.id: b for b in scenario.bases}
-    closed = [int(i) for i in np.flatnonzero(candidates.existing) if i not in open_set]
-    new = [i for i in sorted(open_set) if not candidates.existing[i]]
+    kept: list[int]
+    closed: list[int]
+    new: list[int]
+    inherit: dict[int, int]
+    extra: dict[int, list[int]]  # open site -> closed bases whose units it takes in besides its own
+
+
+def fleet_plan(candidates: Candidates, open_sites) -> FleetPlan:
+    """Closed bases are paired with new sites by least total distance; a closed base left without a new site hands
+    its units to the nearest open site, so the fleet stays the same whenever the layout has no more sites than
+    today (new sites beyond that get ``siting.new_base_units``)."""
+    open_set = sorted(set(int(i) for i in open_sites))
+    existing = [int(i) for i in np.flatnonzero(candidates.existing)]
+    closed = [i for i in existing if i not in open_set]
+    new = [i for i in open_set if not candidates.existing[i]]
     inherit: dict[int, int] = {}
     if closed and new:
         r, c = linear_sum_assignment(_distance_m(candidates, closed, new))
         inherit = {new[j]: closed[i] for i, j in zip(r, c, strict=True)}
-    extra_units: dict[int, list[dict]] = {i: [] for i in open_set}
-    for i in set(closed) - set(inherit.values()):
-        nearest = sorted(open_set)[int(np.argmin(_distance_m(candidates, [i], sorted(open_set))[0]))]
-        extra_units[nearest] += [g.model_dump() for g in by_id[candidates.site_id[i]].units]
+    extra: dict[int, list[int]] = {i: [] for i in open_set}
+    for i in [c for c in closed if c not in inherit.values()]:
+        extra[open_set[int(np.argmin(_distance_m(candidates, [i], open_set)[0]))]].append(i)
+    return FleetPlan([i for i in existing if i in open_set], closed, new, inherit, extra)
+
+
+def fleet_changes(scenario: Scenario, candidates: Candidates, open_sites) -> list[dict]:
+    """One row per base of today's or of the layout: what happens to it and its units (kept, closed and moved,
+    opened with moved or new units), for the siting results."""
+    plan = fleet_plan(candidates, open_sites)
+    by_id = {b.id: b for b in scenario.bases}
+    sid = candidates.site_id
+
+    def units(i: int) -> str:
+        base = by_id.get(sid[i])
+        return ", ".join(f"{g.count} {g.type}" for g in base.units) if base and base.units else ""
+
+    rows = []
+    for i in plan.kept:
+        taken = [sid[c] for c in plan.extra[i]]
+        what = "kept" + (f", takes in the units of {', '.join(taken)}" if taken else "")
+        rows.append({"base": sid[i], "change": what, "units": units(i)})
+    for c in plan.closed:
+        to = next((n for n, donor in plan.inherit.items() if donor == c), None)
+        to = to if to is not None else next(o for o, cs in plan.extra.items() if c in cs)
+        rows.append({"base": sid[c], "change": f"closed, its units move to {sid[to]}", "units": units(c)})
+    new_units = ", ".join(f"{g.count} {g.type}" for g in scenario.siting.new_base_units)
+    for n in plan.new:
+        if n in plan.inherit:
+            rows.append({"base": sid[n], "change": f"opened with the units of {sid[plan.inherit[n]]}", "units": ""})
+        else:
+            rows.append({"base": sid[n], "change": "opened with new units", "units": units(n) or new_units})
+    return rows
+
+
+def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tuple[int, ...] | list[int]) -> Scenario:
+    """The scenario with the layout's bases: kept, moved (units of closed bases to new sites) and new
+    (:func:`fleet_plan`)."""
+    plan = fleet_plan(candidates, open_sites)
+    by_id = {b.id: b for b in scenario.bases}
+    extra_units = {
+        i: [g.model_dump() for c in closed for g in by_id[candidates.site_id[c]].units]
+        for i, closed in plan.extra.items()
+    }
     index = {sid: i for i, sid in enumerate(candidates.site_id)}
-    closed_ids = {candidates.site_id[i] for i in closed}
-    new_ids = {candidates.site_id[i] for i in new}
+    closed_ids = {candidates.site_id[i] for i in plan.closed}
+    new_ids = {candidates.site_id[i] for i in plan.new}
     raw_bases = []
     for b in scenario.raw.get("bases", []):
         if b["id"] in closed_ids or b["id"] in new_ids or (b.get("candidate") and not b.get("units")):
@@ -176,9 +226,9 @@ def layout_scenario(scenario: Scenario, candidates: Candidates, open_sites: tupl
             b = dict(b, units=list(b.get("units") or []) + extra_units[index[b["id"]]])
         raw_bases.append(b)
     spec = scenario.siting
-    for i in new:
-        if i in inherit:
-            donor = by_id[candidates.site_id[inherit[i]]]
+    for i in plan.new:
+        if i in plan.inherit:
+            donor = by_id[candidates.site_id[plan.inherit[i]]]
             units, kind = [g.model_dump() for g in donor.units], donor.kind
         else:
             template = by_id.get(candidates.site_id[i])

@@ -13,7 +13,7 @@ import pandas as pd
 from sim.errors import RescuesimError
 from sim.experiment import run_replications
 from sim.siting import AVAILABILITY_MODELS, busy_fraction_from, covered_share, evaluate, top_layouts
-from sim.siting.candidates import build_candidates, cost_matrix_s, demand_weights, layout_scenario
+from sim.siting.candidates import build_candidates, cost_matrix_s, demand_weights, fleet_changes, layout_scenario
 from sim.studies.objectives import resolve_objective
 from sim.studies.variants import kpi_row
 from sim.world import World, build_world
@@ -24,6 +24,7 @@ class SitingOutcome:
     table: pd.DataFrame  # one row per simulated layout, ranked
     layouts: list[dict]  # name, open site ids, coordinates, optimisation objective
     candidates: Any
+    fleet: pd.DataFrame  # what the best-ranked layout does to each base (fleet_changes)
 
 
 def siting_study(
@@ -43,13 +44,18 @@ def siting_study(
     progress: Callable[[str], None] | None = None,
     busy_fraction: float | None = None,
     alpha: float | None = None,
+    fleet: str = "move",
 ) -> SitingOutcome:
     """Solve the location model to optimality, then simulate its best layouts and the current one on common
     random numbers and rank them by a simulated KPI.
 
     The availability models (mexclp, malp) treat each base as a server busy with probability ``busy_fraction``
     (default: the busy share of unit time in a simulation of today's layout, which is simulated first) and open
-    ``p`` bases, one per site; malp needs ``alpha``, the required chance that some base in reach is free."""
+    ``p`` bases, one per site; malp needs ``alpha``, the required chance that some base in reach is free.
+
+    ``fleet``: ``move`` (today's bases may close; their units move to the new sites, so the fleet stays the same
+    unless the layout has more sites than today) or ``keep`` (today's bases stay open with their units; the layout
+    adds sites, each with ``siting.new_base_units``). What happens to every base is ``SitingOutcome.fleet``."""
     scenario = world.scenario
 
     def simulate(variant_scenario, name: str):
@@ -76,6 +82,11 @@ def siting_study(
                 f"from any candidate (e.g. {names}); raise the time or add candidates"
             )
     current = tuple(int(i) for i in np.flatnonzero(candidates.existing))
+    fixed_open = candidates.indices("fixed_open")
+    if fleet == "keep":
+        if model != "lscp" and p is not None and p < len(current):
+            raise RescuesimError(f"--p: with --fleet keep the layout holds today's {len(current)} bases, got p={p}")
+        fixed_open = sorted(set(fixed_open) | set(current))
     simulated = {}
     availability = {}
     if model in AVAILABILITY_MODELS:
@@ -91,7 +102,7 @@ def siting_study(
         p=p,
         target_s=target_s,
         backup=backup,
-        fixed_open=candidates.indices("fixed_open"),
+        fixed_open=fixed_open,
         fixed_closed=candidates.indices("fixed_closed"),
         **availability,
         **({"max_units_per_site": 1} if availability else {}),
@@ -130,7 +141,9 @@ def siting_study(
     table.attrs["objective"] = kpi
     for layout in layouts:
         layout["rank"] = int(table.loc[table["layout"] == layout["layout"], "rank"].iloc[0])
-    return SitingOutcome(table=table, layouts=layouts, candidates=candidates)
+    best = next(entry[1] for entry in entries if entry[0] == table.loc[0, "layout"])
+    changes = pd.DataFrame(fleet_changes(scenario, candidates, best), columns=["base", "change", "units"])
+    return SitingOutcome(table=table, layouts=layouts, candidates=candidates, fleet=changes)
 
 
 def layouts_geojson(outcome: SitingOutcome) -> dict:
