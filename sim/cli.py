@@ -240,6 +240,7 @@ def cmd_site(args) -> int:
         busy_fraction=args.busy_fraction,
         alpha=args.alpha if args.model == "malp" else None,
         fleet=args.fleet,
+        curve=_p_values(args.curve) if args.curve else (),
     )
     table = outcome.table
     objective = table.attrs["objective"]
@@ -247,6 +248,11 @@ def cmd_site(args) -> int:
     def extra(folder: Path, final: Path) -> None:
         write_table(table, folder, "siting")
         write_table(outcome.fleet, folder, "fleet")
+        if outcome.curve is not None:
+            from sim.report.studies import plot_bases_curve
+
+            write_table(outcome.curve, folder, "curve")
+            plot_bases_curve(outcome.curve, objective, save=True, filepath=folder / "curve.png")
         write_json(layouts_geojson(outcome), folder / "layouts.geojson")
 
     from sim.experiment import run_replications
@@ -301,11 +307,32 @@ def cmd_site(args) -> int:
     return 0
 
 
+def _p_values(text: str) -> list[int]:
+    """``2-6`` or ``3,5,7``: the numbers of bases of a trade-off curve (each >= 1, in increasing order)."""
+    try:
+        if "-" in text:
+            low, high = (int(v) for v in text.split("-", 1))
+            values = list(range(low, high + 1))
+        else:
+            values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise RescuesimError(f"--curve: expected a range like 2-6 or numbers like 3,5,7, got {text!r}") from None
+    if not values or values[0] < 1:
+        raise RescuesimError(f"--curve: every number of bases must be >= 1, got {text!r}")
+    return values
+
+
 def _check_site_args(args) -> None:
     needs_p = args.model in ("mclp", "pmedian", "pcenter", "mexclp", "malp")
     needs_t = args.model in ("lscp", "mclp", "mexclp", "malp")
     if args.busy_fraction is not None and not 0 < args.busy_fraction < 1:
         raise RescuesimError(f"--busy-fraction: must lie between 0 and 1, got {args.busy_fraction:g}")
+    if args.curve and args.model == "lscp":
+        raise RescuesimError(
+            "--curve: lscp chooses the number of bases itself; use mclp, pmedian, pcenter, mexclp or malp"
+        )
+    if args.curve:
+        _p_values(args.curve)
     if not 0 < args.alpha < 1:
         raise RescuesimError(f"--alpha: must lie between 0 and 1, got {args.alpha:g}")
     if needs_p and args.p is None:
@@ -456,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--alpha", type=float, default=0.9, help="malp: required chance that a base in reach is free (default 0.9)"
+    )
+    p.add_argument(
+        "--curve",
+        default=None,
+        help="trade-off curve over the number of bases, e.g. 2-6 or 3,5,7: each p's optimal layout, simulated",
     )
     p.add_argument(
         "--fleet",

@@ -253,6 +253,23 @@ def test_fleet_changes_account_for_every_base_when_units_move():
     assert rows["hazchem"].split()[-1] in {"c1", "c2", "c3"}  # four closed, three new: one goes to the nearest
 
 
+def test_site_curve_gives_each_number_of_bases_its_optimal_layout_simulated(tmp_path):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    args = ["--model", "mclp", "--p", "3", "--target-min", "5", "--simulate-top", "1", "--curve", "1-4"]
+    assert main(["site", str(scenario), *args, "--results", str(tmp_path), *QUICK]) == 0
+    (folder,) = list(tmp_path.glob("*/*site*"))
+    curve = pd.read_csv(folder / "curve.csv")
+    assert curve["p"].tolist() == [1, 2, 3, 4] and (curve["sites"].str.split().str.len() == curve["p"]).all()
+    assert curve["model_objective"].is_monotonic_increasing  # each point optimal: one more base never covers less
+    siting = pd.read_csv(folder / "siting.csv")
+    assert curve.loc[2, "model_objective"] == pytest.approx(
+        siting.loc[siting["layout"] == "mclp #1", "model_objective"].item()
+    )
+    assert curve["first_arrival_mean_s"].notna().all() and (folder / "curve.png").stat().st_size > 10_000
+    assert main(["site", str(scenario), "--model", "lscp", "--target-min", "5", "--curve", "1-3", *QUICK]) == 2
+    assert main(["site", str(scenario), "--model", "mclp", "--target-min", "5", "--curve", "0-3", *QUICK]) == 2
+
+
 def test_layouts_keep_the_fleet():
     from sim.forces import build_units
     from sim.scenario import load_scenario

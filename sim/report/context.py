@@ -74,7 +74,7 @@ def load_context(
         run = read_run(run_dir, tables=tables)
         layouts_path = run_dir / "layouts.geojson"
         layouts = json.loads(layouts_path.read_text(encoding="utf-8")) if layouts_path.is_file() else None
-        for extra in ("drills", "siting", "fleet"):
+        for extra in ("drills", "siting", "fleet", "curve"):
             path = run_dir / f"{extra}.csv"
             if path.is_file():
                 run[extra] = pd.read_csv(path)

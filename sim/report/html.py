@@ -484,6 +484,23 @@ def _fleet(ctx: ReportContext) -> str:
     )
 
 
+def _curve(ctx: ReportContext) -> str:
+    """The trade-off curve of a siting study (``curve.csv``, ``curve.png``), if it has one."""
+    curve, png = ctx.tables.get("curve"), ctx.run_dir / "curve.png"
+    if curve is None or not png.is_file():
+        return ""
+    image = base64.b64encode(png.read_bytes()).decode()
+    objective = ctx.manifest.get("objective", "first_arrival_mean_s")
+    keep = ("p", "sites", "model_objective", objective, f"{objective}_ci")
+    return (
+        "<h3>Trade-off: what one more base buys</h3>"
+        f"<img alt='trade-off curve' src='data:image/png;base64,{image}'>"
+        "<p class='note'>Each point is the optimal layout for that number of bases, simulated on the same incidents; "
+        "its sites and every KPI are in <code>curve.csv</code>.</p>"
+        + _study_table(curve[[c for c in curve.columns if c in keep]], "curve.csv")
+    )
+
+
 def _study(ctx: ReportContext) -> str:
     if "drills" in ctx.tables:
         table = ctx.tables["drills"]
@@ -508,7 +525,10 @@ def _study(ctx: ReportContext) -> str:
             "<p class='note'>Layouts from the exact location model "
             "and the current layout, simulated on the same incidents and ranked by the simulated "
             "objective; the run tables and maps above are the best layout's (gold stars; every layout is a "
-            "layer of <a href='map.html'>map.html</a>).</p>" + _study_table(table, "siting.csv") + _fleet(ctx),
+            "layer of <a href='map.html'>map.html</a>).</p>"
+            + _study_table(table, "siting.csv")
+            + _fleet(ctx)
+            + _curve(ctx),
         )
     return _section(
         "study", "Studies", "<p>This is a single run; drill and siting studies add their sections here.</p>"

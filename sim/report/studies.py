@@ -92,3 +92,37 @@ def plot_study_differences(
     axes[0].set_yticks(y, table["cell"].astype(str).tolist())
     axes[0].set_title(f"baseline: {table['cell'].iloc[0]}", loc="left", fontsize=9)
     return finish_figure(fig, axes, save=save, show=show, filepath=filepath, dpi=dpi)
+
+
+def plot_bases_curve(
+    curve: pd.DataFrame,
+    objective: str,
+    *,
+    title: str = "",
+    save: bool = False,
+    show: bool = False,
+    filepath: Path | None = None,
+    dpi: int = 120,
+):
+    """What one more base buys: each p's optimal model objective above its simulated ``objective`` with the 95% CI
+    over replications (the same incidents for every p)."""
+    use_cjk_font()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6.0), sharex=True)
+    p = curve["p"].to_numpy(int)
+    top.plot(p, curve["model_objective"], marker="o", color="tab:purple")
+    top.set_ylabel("model objective (optimal)")
+    top.grid(alpha=0.3)
+    scale = 60.0 if objective.endswith("_s") else 1.0
+    bottom.errorbar(
+        p,
+        curve[objective].to_numpy(float) / scale,
+        yerr=np.nan_to_num(curve[f"{objective}_ci"].to_numpy(float) / scale),
+        marker="s",
+        capsize=4,
+    )
+    bottom.set_ylabel(f"simulated {_label(objective)}")
+    bottom.set_xlabel("bases (p)")
+    bottom.set_xticks(p)
+    bottom.grid(alpha=0.3)
+    top.set_title(title or "Trade-off: what one more base buys")
+    return finish_figure(fig, (top, bottom), save=save, show=show, filepath=filepath, dpi=dpi)

@@ -3,7 +3,7 @@ random numbers and rank them by a simulated KPI; the layouts as GeoJSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ import pandas as pd
 
 from sim.errors import RescuesimError
 from sim.experiment import run_replications
-from sim.siting import AVAILABILITY_MODELS, busy_fraction_from, covered_share, evaluate, top_layouts
+from sim.siting import AVAILABILITY_MODELS, busy_fraction_from, covered_share, evaluate, solve, top_layouts
 from sim.siting.candidates import build_candidates, cost_matrix_s, demand_weights, fleet_changes, layout_scenario
 from sim.studies.objectives import resolve_objective
 from sim.studies.variants import kpi_row
@@ -25,6 +25,7 @@ class SitingOutcome:
     layouts: list[dict]  # name, open site ids, coordinates, optimisation objective
     candidates: Any
     fleet: pd.DataFrame  # what the best-ranked layout does to each base (fleet_changes)
+    curve: pd.DataFrame | None = None  # the trade-off curve: the optimal layout of each p, simulated
 
 
 def siting_study(
@@ -45,6 +46,7 @@ def siting_study(
     busy_fraction: float | None = None,
     alpha: float | None = None,
     fleet: str = "move",
+    curve: Sequence[int] = (),
 ) -> SitingOutcome:
     """Solve the location model to optimality, then simulate its best layouts and the current one on common
     random numbers and rank them by a simulated KPI.
@@ -55,7 +57,10 @@ def siting_study(
 
     ``fleet``: ``move`` (today's bases may close; their units move to the new sites, so the fleet stays the same
     unless the layout has more sites than today) or ``keep`` (today's bases stay open with their units; the layout
-    adds sites, each with ``siting.new_base_units``). What happens to every base is ``SitingOutcome.fleet``."""
+    adds sites, each with ``siting.new_base_units``). What happens to every base is ``SitingOutcome.fleet``.
+
+    ``curve``: values of p for the trade-off curve (what one more base buys): each p's optimal layout, its model
+    objective and its simulated KPIs on the same incidents (``SitingOutcome.curve``)."""
     scenario = world.scenario
 
     def simulate(variant_scenario, name: str):
@@ -143,7 +148,31 @@ def siting_study(
         layout["rank"] = int(table.loc[table["layout"] == layout["layout"], "rank"].iloc[0])
     best = next(entry[1] for entry in entries if entry[0] == table.loc[0, "layout"])
     changes = pd.DataFrame(fleet_changes(scenario, candidates, best), columns=["base", "change", "units"])
-    return SitingOutcome(table=table, layouts=layouts, candidates=candidates, fleet=changes)
+    points = []
+    for k in curve:
+        solved_k = solve(
+            model,
+            cost_s,
+            weights,
+            p=k,
+            target_s=target_s,
+            backup=backup,
+            fixed_open=fixed_open,
+            fixed_closed=candidates.indices("fixed_closed"),
+            **availability,
+            **({"max_units_per_site": 1} if availability else {}),
+        )
+        result = simulate(layout_scenario(scenario, candidates, solved_k.open_sites), f"curve p={k}")
+        sites = " ".join(candidates.site_id[i] for i in solved_k.open_sites)
+        points.append(
+            {"p": k, "sites": sites, "model_objective": solved_k.objective}
+            | {"covered_share_model": covered_share(cost_s, weights, solved_k.open_sites, target_s)}
+            | kpi_row(result.kpis)
+        )
+    curve_table = pd.DataFrame(points) if points else None
+    if curve_table is not None:
+        curve_table.attrs["objective"] = kpi
+    return SitingOutcome(table=table, layouts=layouts, candidates=candidates, fleet=changes, curve=curve_table)
 
 
 def layouts_geojson(outcome: SitingOutcome) -> dict:
