@@ -241,7 +241,10 @@ def cmd_site(args) -> int:
         alpha=args.alpha if args.model == "malp" else None,
         fleet=args.fleet,
         curve=_p_values(args.curve) if args.curve else (),
+        iterate=args.iterate,
     )
+    for name, q in outcome.busy_path:
+        _say(args, f"  busy fraction {q:.4f} measured on {name}")
     table = outcome.table
     objective = table.attrs["objective"]
 
@@ -327,6 +330,8 @@ def _check_site_args(args) -> None:
     needs_t = args.model in ("lscp", "mclp", "mexclp", "malp")
     if args.busy_fraction is not None and not 0 < args.busy_fraction < 1:
         raise RescuesimError(f"--busy-fraction: must lie between 0 and 1, got {args.busy_fraction:g}")
+    if args.iterate and args.model not in ("mexclp", "malp"):
+        raise RescuesimError(f"--iterate: only mexclp and malp use a busy fraction, got --model {args.model}")
     if args.curve and args.model == "lscp":
         raise RescuesimError(
             "--curve: lscp chooses the number of bases itself; use mclp, pmedian, pcenter, mexclp or malp"
@@ -480,6 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="mexclp, malp: chance a base is busy (default: measured on a simulation of today's layout)",
+    )
+    p.add_argument(
+        "--iterate",
+        action="store_true",
+        help="mexclp, malp: measure the busy fraction on the model's layout and solve again until the layout repeats",
     )
     p.add_argument(
         "--alpha", type=float, default=0.9, help="malp: required chance that a base in reach is free (default 0.9)"

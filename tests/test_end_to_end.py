@@ -253,6 +253,22 @@ def test_fleet_changes_account_for_every_base_when_units_move():
     assert rows["hazchem"].split()[-1] in {"c1", "c2", "c3"}  # four closed, three new: one goes to the nearest
 
 
+def test_site_iterate_measures_the_busy_fraction_on_the_models_own_layout_until_it_repeats(tmp_path, capsys):
+    scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
+    args = ["--model", "mexclp", "--p", "4", "--target-min", "5", "--simulate-top", "1", "--iterate"]
+    assert main(["site", str(scenario), *args, "--results", str(tmp_path), "--replications", "2", "--no-report"]) == 0
+    measured = [
+        line.split() for line in capsys.readouterr().out.splitlines() if "busy fraction" in line and "on" in line
+    ]
+    measured = [(float(words[2]), " ".join(words[5:])) for words in measured if words[0] == "busy"]
+    assert measured[0][1] == "current" and len(measured) >= 2
+    (folder,) = list(tmp_path.glob("*/*site*"))
+    table = pd.read_csv(folder / "siting.csv")
+    assert table["busy_fraction"].iloc[0] == pytest.approx(measured[-1][0], abs=5e-5)  # the last q measured is used
+    assert table.loc[table["layout"] == "mexclp #1", "sites"].item() == measured[-1][1]  # its layout repeated
+    assert main(["site", str(scenario), "--model", "mclp", "--p", "3", "--target-min", "5", "--iterate", *QUICK]) == 2
+
+
 def test_site_curve_gives_each_number_of_bases_its_optimal_layout_simulated(tmp_path):
     scenario = PROJECT_DIR / "scenarios" / "demo_park.yaml"
     args = ["--model", "mclp", "--p", "3", "--target-min", "5", "--simulate-top", "1", "--curve", "1-4"]

@@ -26,6 +26,7 @@ class SitingOutcome:
     candidates: Any
     fleet: pd.DataFrame  # what the best-ranked layout does to each base (fleet_changes)
     curve: pd.DataFrame | None = None  # the trade-off curve: the optimal layout of each p, simulated
+    busy_path: tuple[tuple[str, float], ...] = ()  # availability models: each layout simulated and its busy fraction
 
 
 def siting_study(
@@ -47,13 +48,16 @@ def siting_study(
     alpha: float | None = None,
     fleet: str = "move",
     curve: Sequence[int] = (),
+    iterate: bool = False,
 ) -> SitingOutcome:
     """Solve the location model to optimality, then simulate its best layouts and the current one on common
     random numbers and rank them by a simulated KPI.
 
     The availability models (mexclp, malp) treat each base as a server busy with probability ``busy_fraction``
     (default: the busy share of unit time in a simulation of today's layout, which is simulated first) and open
-    ``p`` bases, one per site; malp needs ``alpha``, the required chance that some base in reach is free.
+    ``p`` bases, one per site; malp needs ``alpha``, the required chance that some base in reach is free. With
+    ``iterate``, the busy fraction is then measured on the model's own layout and the model solved again, until the
+    layout repeats (at most ``MAX_BUSY_ROUNDS`` rounds); ``SitingOutcome.busy_path`` lists each layout and its q.
 
     ``fleet``: ``move`` (today's bases may close; their units move to the new sites, so the fleet stays the same
     unless the layout has more sites than today) or ``keep`` (today's bases stay open with their units; the layout
@@ -94,10 +98,23 @@ def siting_study(
         fixed_open = sorted(set(fixed_open) | set(current))
     simulated = {}
     availability = {}
+    busy_path: list[tuple[str, float]] = []
     if model in AVAILABILITY_MODELS:
         if busy_fraction is None:
             simulated["current"] = simulate(layout_scenario(scenario, candidates, current), "current")
-            busy_fraction = min(max(busy_fraction_from(simulated["current"].units), 1e-6), 1 - 1e-6)
+            busy_fraction = _busy(simulated["current"])
+            busy_path.append(("current", busy_fraction))
+        for _ in range(MAX_BUSY_ROUNDS if iterate else 0):  # solve, simulate, update q until the layout repeats
+            layout = solve(
+                model, cost_s, weights, p=p, target_s=target_s, fixed_open=fixed_open,
+                fixed_closed=candidates.indices("fixed_closed"), busy_fraction=busy_fraction, alpha=alpha,
+                max_units_per_site=1,
+            ).open_sites  # fmt: skip
+            name = " ".join(candidates.site_id[i] for i in layout)
+            if busy_path and busy_path[-1][0] == name:
+                break
+            busy_fraction = _busy(simulate(layout_scenario(scenario, candidates, layout), f"busy fraction of {name}"))
+            busy_path.append((name, busy_fraction))
         availability = {"busy_fraction": busy_fraction, "alpha": alpha}
     solved = top_layouts(
         model,
@@ -172,7 +189,22 @@ def siting_study(
     curve_table = pd.DataFrame(points) if points else None
     if curve_table is not None:
         curve_table.attrs["objective"] = kpi
-    return SitingOutcome(table=table, layouts=layouts, candidates=candidates, fleet=changes, curve=curve_table)
+    return SitingOutcome(
+        table=table,
+        layouts=layouts,
+        candidates=candidates,
+        fleet=changes,
+        curve=curve_table,
+        busy_path=tuple(busy_path),
+    )
+
+
+MAX_BUSY_ROUNDS = 5
+
+
+def _busy(result) -> float:
+    """The busy share of unit time of a simulation, kept inside (0, 1) as the availability models need."""
+    return min(max(busy_fraction_from(result.units), 1e-6), 1 - 1e-6)
 
 
 def layouts_geojson(outcome: SitingOutcome) -> dict:
