@@ -81,45 +81,63 @@ def cmd_run(args) -> int:
     from sim.experiment import run_replications
     from sim.metrics import run_summary
     from sim.outputs import write_run, written_tables
+    from sim.progress import run_progress
 
-    scenario, network, world = _load_world(args)
-    t0 = time.perf_counter()
-    result = run_replications(
-        world,
-        replications=args.replications,
-        seed=args.seed,
-        workers=args.workers,
-        dask=args.dask,
-        progress=_progress(args),
-    )
-    simulated_s = time.perf_counter() - t0
-    folder = write_run(
-        result,
-        Path(args.results),
-        command=_command_line(),
-        network_hash=network.content_hash,
-        extras=_report_extras(args, network, result.world, written_tables(result)),
-    )
+    progress = run_progress(args.quiet)  # one bar for the whole run
+    try:
+        scenario, network, world = _load_world(args, progress)
+        progress.stage("replications")
+        t0 = time.perf_counter()
+        result = run_replications(
+            world,
+            replications=args.replications,
+            seed=args.seed,
+            workers=args.workers,
+            dask=args.dask,
+            progress=progress.part,
+        )
+        simulated_s = time.perf_counter() - t0
+        progress.stage("tables and figures")
+        folder = write_run(
+            result,
+            Path(args.results),
+            command=_command_line(),
+            network_hash=network.content_hash,
+            extras=_report_extras(args, network, result.world, written_tables(result), progress),
+        )
+    finally:
+        progress.close()
     _say(args, _summary_text(run_summary(result), len(result.incidents), simulated_s))
     print(folder)
     return 0
 
 
-def _load_world(args):
+def _load_world(args, progress=None):
+    """The scenario, its road network and world; ``progress`` (a :class:`sim.progress.StageProgress`) hears the
+    stages, else the shortest paths get a bar of their own."""
     from sim.results import check_writable_folder
     from sim.scenario import load_scenario
     from sim.world import build_world, load_network
 
     scenario = load_scenario(args.scenario)
     check_writable_folder(Path(args.results))
+    if progress is not None:
+        progress.stage("road network")
     network = load_network(scenario)
-    progress = _progress(args, "shortest paths", unit="source")
-    world = build_world(scenario, network, progress=progress, workers=args.workers)
-    _say(
-        args,
+    if progress is not None:
+        progress.stage("shortest paths")
+    paths = progress.part if progress is not None else _progress(args, "shortest paths", unit="source")
+    world = build_world(scenario, network, progress=paths, workers=args.workers)
+    facts = (
         f"{scenario.name}: {network.n_nodes} road nodes, {len(world.sites)} incident sites, "
-        f"{len(world.units)} units at {len(world.bases)} bases",
+        f"{len(world.units)} units at {len(world.bases)} bases"
     )
+    if args.quiet:
+        pass
+    elif progress is not None:
+        progress.write(facts)  # above the bar
+    else:
+        print(facts)
     gc.freeze()  # the modules, scenario and world last the command out: full collections need not walk them
     return scenario, network, world
 
@@ -356,14 +374,17 @@ def _float_list(text: str, option: str) -> list[float]:
     return values
 
 
-def _report_extras(args, network, world, tables: dict) -> list:
+def _report_extras(args, network, world, tables: dict, progress=None) -> list:
     """The report, map and GeoPackage, built inside the run's temporary folder from the run's ``tables`` as written
-    (none with --no-report)."""
+    (none with --no-report); ``progress`` hears the stage."""
     if args.no_report:
         return []
 
     def report(folder: Path, final: Path) -> None:
         from sim.report.html import build_report
+
+        if progress is not None:
+            progress.stage("report")
 
         build_report(folder, shown_as=final, network=network, world=world, tables=tables)
 
