@@ -13,9 +13,10 @@ Units of another jurisdiction (mutual aid) are considered only when no local uni
 A local unit on its way back to base (``dispatch.from_return``) is ranked by the same rule from where it is, without
 turnout (its crew is aboard): on to the next point of its return route, then the fastest road.
 
-The ranking is exact but need not look at every unit: units on their way back are ranked first, then the units at
-base of a type are scanned in order of a lower bound of their estimate at the site (the unslowed mean turnout, no
-recall), and the scan stops once no unit left can beat the ones chosen.
+The ranking is exact but need not look at every unit: the units at base of a type are scanned in order of a lower
+bound of their estimate at the site (the unslowed mean turnout, no recall), and the scan stops once no unit left can
+beat the ones chosen; then each unit on its way back is ranked unless a lower bound of its estimate (through its
+base, on a road network) cannot beat them either.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class FleetView(Protocol):
     def road_out_s(self, unit: int, site: int) -> float: ...
 
     def from_return_s(self, unit: int, site: int, travel_factor: float) -> tuple[float, int]: ...
+
+    def from_return_bound_s(self, unit: int, site: int) -> float: ...
 
 
 class DispatchPolicy(Protocol):
@@ -103,14 +106,6 @@ class NearestEta:
         returning = fleet.returning
         for unit_type, count in wanted.items():
             best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted as the ranking sorts
-            for unit in returning.get(unit_type, ()):  # local units on their way back (few at a time)
-                eta = fleet.from_return_s(unit, site, travel_factor)[0] + access_s
-                key = (eta > limit_s, eta, unit)
-                if len(best) < count:
-                    bisect.insort(best, key)
-                elif key < best[-1]:
-                    best.pop()
-                    bisect.insort(best, key)
             order = self._scan.get((unit_type, site)) or self._scan_order(site, unit_type)
             for bound_s, unit, road_s, local in order:
                 if len(best) == count:
@@ -121,6 +116,18 @@ class NearestEta:
                     continue
                 eta = expected_turnout_s(unit) + road_s * travel_factor + access_s
                 key = (eta > limit_s, eta, unit) if local else (True, eta + activation_s, unit)
+                if len(best) < count:
+                    bisect.insort(best, key)
+                elif key < best[-1]:
+                    best.pop()
+                    bisect.insort(best, key)
+            for unit in returning.get(unit_type, ()):  # local units on their way back (few at a time)
+                if len(best) == count:  # skip a unit that cannot beat the chosen ones even at its bound
+                    bound_s = fleet.from_return_bound_s(unit, site) * travel_factor + access_s
+                    if (bound_s > limit_s, bound_s) > best[-1][:2]:
+                        continue
+                eta = fleet.from_return_s(unit, site, travel_factor)[0] + access_s
+                key = (eta > limit_s, eta, unit)
                 if len(best) < count:
                     bisect.insort(best, key)
                 elif key < best[-1]:

@@ -199,6 +199,11 @@ class Fleet:
         walk_s = road_start_s - self.now if self.now < road_start_s else 0.0  # still on the last leg back
         return walk_s + ahead_s * factor + self.tables.routes.to_site_s(point, site) * travel_factor, point
 
+    def from_return_bound_s(self, unit: int, site: int) -> float:
+        """A lower bound of :meth:`from_return_s` at free flow (0 when the routes cannot give one)."""
+        base = self.tables.unit_base[unit]
+        return self.tables.routes.bound_s(base, self.return_site[unit], self.tables.travel_out_s[unit][site])
+
     # -- a dispatch and a release -------------------------------------------------------------------------------
     def send(
         self,

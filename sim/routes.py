@@ -31,8 +31,10 @@ class ReturnRoutes:
     to_base_s: np.ndarray  # (total,) free-flow seconds from the entry's point to the base along the route
     point_to_site_s: np.ndarray  # (n_points, n_sites) free-flow seconds from each point to each site's road node
     point_node: np.ndarray  # (n_points,) road-network node of each point (-1 without a network)
+    reach_s: np.ndarray | None = None  # per pair: free-flow seconds from the base out to the route's farthest point
     _elapsed: dict = field(default_factory=dict, repr=False)  # per pair: free-flow seconds from the site to each point
     _rows: dict = field(default_factory=dict, repr=False)  # per point: its times to the sites, as a list
+    _reach: list = field(default_factory=list, repr=False)  # reach_s with a margin, as a list (filled on first use)
 
     def ahead(self, base: int, site: int, elapsed_s: float) -> tuple[int, float]:
         """The first point of the route from ``site`` to ``base`` not yet passed ``elapsed_s`` free-flow seconds
@@ -47,6 +49,17 @@ class ReturnRoutes:
         passed, points = elapsed
         i = min(bisect.bisect_left(passed, elapsed_s), len(passed) - 1)
         return points[i], max(passed[i] - elapsed_s, 0.0)
+
+    def bound_s(self, base: int, site_from: int, out_s: float) -> float:
+        """A lower bound of the free-flow seconds from anywhere on the route from ``site_from`` to ``base`` to a site
+        ``out_s`` from the base (triangle inequality through the base: out_s <= base-to-point + point-to-site); 0
+        when the routes have no ``reach_s`` (a travel matrix need not obey the triangle inequality)."""
+        if self.reach_s is None:
+            return 0.0
+        if not self._reach:
+            self._reach.extend((self.reach_s * (1 + 1e-6) + 1e-3).tolist())  # a margin for float32 sums
+        bound = out_s - self._reach[base * self.n_sites + site_from]
+        return bound if bound > 0.0 else 0.0
 
     def to_site_s(self, point: int, site: int) -> float:
         """Free-flow seconds from a point to a site's road node."""
@@ -68,6 +81,7 @@ class ReturnRoutes:
             to_base_s=self.to_base_s[entries],
             point_to_site_s=self.point_to_site_s[:, np.asarray(site_ix, dtype=np.int64)],
             point_node=self.point_node,
+            reach_s=None if self.reach_s is None else self.reach_s[pairs],
         )
 
 
@@ -97,10 +111,13 @@ SITE_CHUNK = 64  # site Dijkstras per call: memory stays 64 x nodes floats
 ROUTE_WORK_LIMIT = 50_000_000  # sites x road nodes above which return routes fall back to star routes (see below)
 
 
-def network_routes(network, base_node: np.ndarray, site_node: np.ndarray, inbound_s: np.ndarray) -> ReturnRoutes:
+def network_routes(
+    network, base_node: np.ndarray, site_node: np.ndarray, inbound_s: np.ndarray, outbound_s: np.ndarray
+) -> ReturnRoutes:
     """Shortest return paths on the road network from every site node to every base node, and the free-flow time
     from every point on them to every site node. ``inbound_s`` (bases x nodes): each base's inbound travel times,
-    the table ``travel_in_s`` was taken from (so that a route's first entry is exactly the trip's time)."""
+    the table ``travel_in_s`` was taken from (so that a route's first entry is exactly the trip's time);
+    ``outbound_s`` likewise, for each route's reach from its base (:meth:`ReturnRoutes.bound_s`)."""
     from scipy.sparse.csgraph import dijkstra
 
     reverse = network.csr().T.tocsr()
@@ -126,11 +143,15 @@ def network_routes(network, base_node: np.ndarray, site_node: np.ndarray, inboun
         point_to_site_s[:, chunk] = rows[inverse[chunk] - start][:, point_node].T
     flat = [n for path in routes for n in path]
     pair_base = np.repeat(np.repeat(np.arange(len(base_node)), len(site_node)), [len(p) for p in routes])
+    offset = np.concatenate([[0], np.cumsum([len(p) for p in routes])]).astype(np.int64)
+    out_along = np.asarray(outbound_s, dtype=float)[pair_base, np.array(flat, dtype=np.int64)]
+    reach_s = np.maximum.reduceat(out_along, offset[:-1]) if len(flat) else np.zeros(0)
     return ReturnRoutes(
         n_sites=len(site_node),
-        offset=np.concatenate([[0], np.cumsum([len(p) for p in routes])]).astype(np.int64),
+        offset=offset,
         point=np.array([point_of[n] for n in flat], dtype=np.int64),
         to_base_s=np.asarray(inbound_s, dtype=float)[pair_base, np.array(flat, dtype=np.int64)],
         point_to_site_s=point_to_site_s,
         point_node=point_node,
+        reach_s=reach_s,
     )

@@ -85,7 +85,7 @@ def build_world(
     rows = np.asarray([travel.row(int(n)) for n in base_node], dtype=np.int64)
     routes, notes = None, _notes(network)
     if scenario.dispatch.from_return and len(site_node) * network.n_nodes <= ROUTE_WORK_LIMIT:
-        routes = network_routes(network, base_node, site_node, travel.inbound_s[rows])
+        routes = network_routes(network, base_node, site_node, travel.inbound_s[rows], travel.outbound_s[rows])
     elif scenario.dispatch.from_return:  # star routes (world_from_matrix): on to base, then out from there
         notes += (
             f"return routes: {len(site_node)} sites x {network.n_nodes} road nodes is too large to route; units on "
