@@ -475,12 +475,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="simulate a scenario and write a results folder")
-    p.add_argument("scenario", type=Path)
+    p.add_argument("scenario", type=Path, help="scenario file (YAML), e.g. scenarios/demo_park.yaml")
     _common_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("drills", help="drill-frequency study: every interval on common random numbers")
-    p.add_argument("scenario", type=Path)
+    p.add_argument("scenario", type=Path, help="scenario file (YAML), e.g. scenarios/demo_park.yaml")
     p.add_argument("--intervals", default="30,91,182,365", help="drill intervals in days (default 30,91,182,365)")
     p.add_argument(
         "--objective",
@@ -492,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_drills)
 
     p = sub.add_parser("site", help="siting study: exact location model, then simulation of the best layouts")
-    p.add_argument("scenario", type=Path)
+    p.add_argument("scenario", type=Path, help="scenario file (YAML), e.g. scenarios/demo_park.yaml")
     p.add_argument(
         "--model",
         choices=("lscp", "mclp", "pmedian", "pcenter", "mexclp", "malp"),
@@ -534,20 +534,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_site)
 
     p = sub.add_parser("study", help="run a study file (variants and grids on common random numbers; resumable)")
-    p.add_argument("study", type=Path)
+    p.add_argument("study", type=Path, help="study file (YAML): a scenario, variants and/or a grid")
     p.add_argument("--workers", type=_positive_int, default=None, help="local worker processes (default: cores)")
     p.add_argument("--results", default="results", help="results root folder (default: ./results)")
     _executor_options(p)
     p.set_defaults(func=cmd_study)
 
     p = sub.add_parser("validate", help="check a scenario file without running it")
-    p.add_argument("scenario", type=Path)
+    p.add_argument("scenario", type=Path, help="scenario file (YAML), e.g. scenarios/demo_park.yaml")
     p.add_argument("--network", action="store_true", help="also load the road network and snap every point")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("report", help="(re)build report.html, map.html and results.gpkg of a results folder")
-    p.add_argument("run_dir", type=Path)
+    p.add_argument("run_dir", type=Path, help="a results folder, results/<scenario>/<run-id>/")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("schema", help="print the scenario file's JSON Schema")

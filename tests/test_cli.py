@@ -98,3 +98,17 @@ def test_ctrl_c_wrapped_by_a_library_still_exits_130(tmp_path, capsys, monkeypat
     monkeypatch.setattr(sim.cli, "cmd_schema", import_interrupted)  # the parser binds it when main builds it
     assert main(["schema"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_every_command_describes_its_positional_arguments(capsys):
+    import pytest
+
+    from sim.cli import main
+
+    for command in ("run", "drills", "site", "study", "validate", "report"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        positional = text.split("positional arguments:")[1].split("options:")[0]
+        lines = [line for line in positional.splitlines() if line.strip()]
+        assert lines and all(len(line.split(None, 1)) == 2 for line in lines), (command, lines)
