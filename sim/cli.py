@@ -276,22 +276,9 @@ def cmd_site(args) -> int:
             plot_bases_curve(outcome.curve, objective, save=True, filepath=folder / "curve.png")
         write_json(layouts_geojson(outcome), folder / "layouts.geojson")
 
-    from sim.experiment import run_replications
-    from sim.siting.candidates import layout_scenario
-    from sim.world import build_world
-
     best = table.iloc[0]
-    best_layout = next(lay for lay in outcome.layouts if lay["layout"] == best["layout"])
-    index = {sid: i for i, sid in enumerate(outcome.candidates.site_id)}
-    best_scenario = layout_scenario(scenario, outcome.candidates, [index[s] for s in best_layout["sites"]])
-    best_world = build_world(best_scenario, network, workers=args.workers)
-    best_run = run_replications(
-        best_world,
-        replications=args.replications,
-        seed=args.seed,
-        workers=args.workers,
-        dask=args.dask,
-    )
+    best_run = outcome.best  # simulated by the study: the same seed and replications
+    best_world = best_run.world
     folder = write_run(
         best_run,
         Path(args.results),

@@ -25,6 +25,7 @@ class SitingOutcome:
     layouts: list[dict]  # name, open site ids, coordinates, optimisation objective
     candidates: Any
     fleet: pd.DataFrame  # what the best-ranked layout does to each base (fleet_changes)
+    best: Any  # the RunResult of the best-ranked layout (its world included)
     curve: pd.DataFrame | None = None  # the trade-off curve: the optimal layout of each p, simulated
     busy_path: tuple[tuple[str, float], ...] = ()  # availability models: each layout simulated and its busy fraction
 
@@ -67,16 +68,24 @@ def siting_study(
     objective and its simulated KPIs on the same incidents (``SitingOutcome.curve``)."""
     scenario = world.scenario
 
-    def simulate(variant_scenario, name: str):
+    simulated: dict[tuple[int, ...], Any] = {}  # each layout is simulated once (the same seed: the same result)
+
+    def simulate(layout, name: str, keep: bool = True):
+        layout = tuple(int(i) for i in layout)
+        if layout in simulated:
+            return simulated[layout]
         if progress:
             progress(name)
-        return run_replications(
-            build_world(variant_scenario, network, workers=workers),
+        result = run_replications(
+            build_world(layout_scenario(scenario, candidates, layout), network, workers=workers),
             replications=replications,
             seed=seed,
             workers=workers,
             dask=dask,
         )
+        if keep:
+            simulated[layout] = result
+        return result
 
     candidates = build_candidates(scenario, network, world)
     cost_s = cost_matrix_s(scenario, network, world, candidates, workers=workers)
@@ -96,47 +105,37 @@ def siting_study(
         if model != "lscp" and p is not None and p < len(current):
             raise RescuesimError(f"--p: with --fleet keep the layout holds today's {len(current)} bases, got p={p}")
         fixed_open = sorted(set(fixed_open) | set(current))
-    simulated = {}
     availability = {}
     busy_path: list[tuple[str, float]] = []
+
+    def model_args(q: float | None) -> dict[str, Any]:
+        """The arguments of :func:`solve` (and :func:`top_layouts`) but the number of bases."""
+        args = {"target_s": target_s, "backup": backup, "fixed_open": fixed_open}
+        args["fixed_closed"] = candidates.indices("fixed_closed")
+        if model in AVAILABILITY_MODELS:
+            args |= {"busy_fraction": q, "alpha": alpha, "max_units_per_site": 1}
+        return args
+
     if model in AVAILABILITY_MODELS:
         if busy_fraction is None:
-            simulated["current"] = simulate(layout_scenario(scenario, candidates, current), "current")
-            busy_fraction = _busy(simulated["current"])
+            busy_fraction = _busy(simulate(current, "current"))
             busy_path.append(("current", busy_fraction))
         for _ in range(MAX_BUSY_ROUNDS if iterate else 0):  # solve, simulate, update q until the layout repeats
-            layout = solve(
-                model, cost_s, weights, p=p, target_s=target_s, fixed_open=fixed_open,
-                fixed_closed=candidates.indices("fixed_closed"), busy_fraction=busy_fraction, alpha=alpha,
-                max_units_per_site=1,
-            ).open_sites  # fmt: skip
+            layout = solve(model, cost_s, weights, p=p, **model_args(busy_fraction)).open_sites
             name = " ".join(candidates.site_id[i] for i in layout)
             if busy_path and busy_path[-1][0] == name:
                 break
-            busy_fraction = _busy(simulate(layout_scenario(scenario, candidates, layout), f"busy fraction of {name}"))
+            busy_fraction = _busy(simulate(layout, f"busy fraction of {name}"))
             busy_path.append((name, busy_fraction))
         availability = {"busy_fraction": busy_fraction, "alpha": alpha}
-    solved = top_layouts(
-        model,
-        cost_s,
-        weights,
-        simulate_top,
-        p=p,
-        target_s=target_s,
-        backup=backup,
-        fixed_open=fixed_open,
-        fixed_closed=candidates.indices("fixed_closed"),
-        **availability,
-        **({"max_units_per_site": 1} if availability else {}),
-    )
+    solved = top_layouts(model, cost_s, weights, simulate_top, p=p, **model_args(busy_fraction))
     value = evaluate(model, cost_s, weights, current, p=p, target_s=target_s, **availability)
     entries = [("current", current, value)]
     entries += [(f"{model} #{k + 1}", tuple(r.open_sites), r.objective) for k, r in enumerate(solved)]
     kpi, larger = resolve_objective(scenario, objective)
     rows, layouts = [], []
     for name, open_sites, model_value in entries:
-        variant = layout_scenario(scenario, candidates, open_sites)
-        result = simulated.get(name) or simulate(variant, name)
+        result = simulate(open_sites, name)
         ids = [candidates.site_id[i] for i in open_sites]
         row: dict[str, Any] = {
             "layout": name,
@@ -167,19 +166,8 @@ def siting_study(
     changes = pd.DataFrame(fleet_changes(scenario, candidates, best), columns=["base", "change", "units"])
     points = []
     for k in curve:
-        solved_k = solve(
-            model,
-            cost_s,
-            weights,
-            p=k,
-            target_s=target_s,
-            backup=backup,
-            fixed_open=fixed_open,
-            fixed_closed=candidates.indices("fixed_closed"),
-            **availability,
-            **({"max_units_per_site": 1} if availability else {}),
-        )
-        result = simulate(layout_scenario(scenario, candidates, solved_k.open_sites), f"curve p={k}")
+        solved_k = solve(model, cost_s, weights, p=k, **model_args(busy_fraction))
+        result = simulate(solved_k.open_sites, f"curve p={k}", keep=False)  # (a layout simulated above is reused)
         sites = " ".join(candidates.site_id[i] for i in solved_k.open_sites)
         points.append(
             {"p": k, "sites": sites, "model_objective": solved_k.objective}
@@ -194,6 +182,7 @@ def siting_study(
         layouts=layouts,
         candidates=candidates,
         fleet=changes,
+        best=simulated[tuple(int(i) for i in best)],
         curve=curve_table,
         busy_path=tuple(busy_path),
     )
