@@ -47,6 +47,12 @@ def source_group(source: np.ndarray, in_hca: np.ndarray) -> np.ndarray:
     return out
 
 
+def load_group(source: np.ndarray) -> np.ndarray:
+    """The load each incident belongs to: ``everyday`` calls or ``hazmat`` (every other source; the one spelling of
+    these labels, as targets' ``applies_to: hazmat`` counts them)."""
+    return np.where(np.asarray(source).astype(str) == SourceKind.EVERYDAY, "everyday", "hazmat").astype(object)
+
+
 @dataclass(frozen=True, eq=False)
 class SiteTable:
     """Every place an incident can arise, as parallel arrays (one row per site)."""

@@ -24,7 +24,7 @@ from scipy.special import stdtrit  # the Student-t quantile scipy.stats.t.ppf ca
 from sim._arrays import run_ends, run_starts
 from sim.eventlog import NO_ID, EventKind
 from sim.forces import UnitStatus
-from sim.hazards import IncidentStream, SourceKind, source_group
+from sim.hazards import IncidentStream, SourceKind, load_group, source_group
 from sim.model import SimOutput
 from sim.readiness import SECONDS_PER_DAY, drill_plans, proficiency_curves
 from sim.scenario import Target
@@ -573,12 +573,12 @@ LOAD_KPIS = ("incidents", "first_arrival_mean_s", "first_arrival_median_s", "fir
 def load_kpis(incidents: pd.DataFrame, replications: int) -> dict[str, dict[str, dict[str, float]]]:
     """The headline KPIs of hazmat incidents and of everyday calls apart (a load without incidents is left out):
     with everyday calls in the thousands, the hazmat figures would drown in the pooled ones."""
-    everyday = (incidents["source"] == SourceKind.EVERYDAY).to_numpy()
+    load = load_group(incidents["source"].to_numpy())
     out = {}
-    for load, mask in (("hazmat", ~everyday), ("everyday", everyday)):
-        if mask.any():
+    for name in ("hazmat", "everyday"):
+        if (mask := load == name).any():
             kpis = summarize(kpis_per_replication(incidents[mask], (), replications))
-            out[load] = {k: kpis[k] for k in LOAD_KPIS}
+            out[name] = {k: kpis[k] for k in LOAD_KPIS}
     return out
 
 

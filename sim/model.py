@@ -27,7 +27,7 @@ import simpy
 from sim.dispatch import DispatchPolicy, make_policy
 from sim.distributions import Duration
 from sim.eventlog import LogWriter, status_times_s
-from sim.fleet import AVAILABLE, FREED_BY_TIME, MOBILISING, Fleet, fleet_tables
+from sim.fleet import AVAILABLE, FREED_BY_TIME, Fleet, fleet_tables
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
 from sim.queueing import DISCIPLINES
 from sim.readiness import SECONDS_PER_DAY, slowdown
@@ -340,7 +340,7 @@ class Model:
                 next_change_s[u] = math.inf  # calls before drills
             self._serve_waiting(free)
             for u, (due_s, was) in zip(free, before, strict=True):
-                if status[u] == was and status[u] != MOBILISING:  # not sent: back at base or to a drill as planned
+                if status[u] == was:  # not sent (a free unit is available or on its way back): its plan stands
                     next_change_s[u] = due_s
         for u in together:
             fleet.catch_up(u, now)

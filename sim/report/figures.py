@@ -12,7 +12,7 @@ from scipy.special import stdtrit  # the Student-t quantile scipy.stats.t.ppf ca
 
 from sim.eventlog import EventKind, status_after
 from sim.forces import UnitStatus
-from sim.hazards import source_group
+from sim.hazards import load_group, source_group
 from sim.report.fonts import use_cjk_font
 
 
@@ -227,8 +227,9 @@ def plot_utilisation(
 def hour_of_day_table(incidents: pd.DataFrame, replications: int, days: float) -> pd.DataFrame:
     """Per hour of the day and load (hazmat or everyday): calls per day and mean first arrival (min), mean over
     replications, with the first arrival's 95% CI half-width over replications."""
-    load = np.where(incidents["source"].to_numpy().astype(str) == "everyday", "everyday", "hazmat")
-    frame = incidents.assign(load=load, first_min=incidents["first_arrival_s"] / 60)
+    frame = incidents.assign(
+        load=load_group(incidents["source"].to_numpy()), first_min=incidents["first_arrival_s"] / 60
+    )
     per_rep = frame.groupby(["load", "call_hour", "replication"]).agg(
         calls=("first_min", "size"), first_min=("first_min", "mean")
     )

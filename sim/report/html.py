@@ -190,6 +190,12 @@ def _img(plot, *args, alt: str, **kwargs) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
 
 
+def _png_file(path: Path, *, alt: str) -> str:
+    """A PNG file of the results folder, embedded."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'>"
+
+
 def _table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
     return df.to_html(index=False, escape=True, float_format=lambda v: floatfmt.format(v), border=0, na_rep="–")
 
@@ -489,13 +495,12 @@ def _curve(ctx: ReportContext) -> str:
     curve, png = ctx.tables.get("curve"), ctx.run_dir / "curve.png"
     if curve is None or not png.is_file():
         return ""
-    image = base64.b64encode(png.read_bytes()).decode()
     objective = ctx.manifest.get("objective", "first_arrival_mean_s")
     keep = ("p", "sites", "model_objective", objective, f"{objective}_ci")
     return (
         "<h3>Trade-off: what one more base buys</h3>"
-        f"<img alt='trade-off curve' src='data:image/png;base64,{image}'>"
-        "<p class='note'>Each point is the optimal layout for that number of bases, simulated on the same incidents; "
+        + _png_file(png, alt="trade-off curve")
+        + "<p class='note'>Each point is the optimal layout for that number of bases, simulated on the same incidents; "
         "its sites and every KPI are in <code>curve.csv</code>.</p>"
         + _study_table(curve[[c for c in curve.columns if c in keep]], "curve.csv")
     )
@@ -505,11 +510,7 @@ def _study(ctx: ReportContext) -> str:
     if "drills" in ctx.tables:
         table = ctx.tables["drills"]
         png = ctx.run_dir / "tradeoff.png"
-        img = (
-            (f"<img alt='drill trade-off' src='data:image/png;base64,{base64.b64encode(png.read_bytes()).decode()}'>")
-            if png.is_file()
-            else ""
-        )
+        img = _png_file(png, alt="drill trade-off") if png.is_file() else ""
         return _section(
             "study",
             "Drill-frequency study",
