@@ -187,6 +187,14 @@ DEFAULT_TURNOUT_MIN: dict[str, dict] = {
     "regional_base": {"triangular": {"low": 2.0, "mode": 3.0, "high": 6.0}},
 }
 
+# --- Dispatch: move-up ------------------------------------------------------------------------------------
+# Move-up (relocation) fills a station left empty by a large incident with a company from another station:
+# Kolesar & Walker (1974), An algorithm for the dynamic relocation of fire companies, Operations Research 22(2),
+# 249-274 (the New York City Fire Department's practice: relocate when a region is left without nearby companies);
+# Gendreau, Laporte & Semet (2001) for ambulances. ASSUMPTION: a district empty for 10 minutes gets a cover unit
+# (long enough that a short call does not trigger a move); replace with the local relocation rule.
+MOVE_UP_AFTER_MIN = 10.0
+
 # --- Drills and readiness ------------------------------------------------------------------------------------
 # Units producing, storing or carrying hazardous chemicals must drill their emergency plans at least once every
 # half year (生产安全事故应急条例, State Council decree 708, 2019, art. 8).

@@ -11,7 +11,9 @@ Units of another jurisdiction (mutual aid) are considered only when no local uni
 ``dispatch.mutual_aid.local_eta_limit_min``; their estimate then includes the activation delay.
 
 A local unit on its way back to base (``dispatch.from_return``) is ranked by the same rule from where it is, without
-turnout (its crew is aboard): on to the next point of its return route, then the fastest road.
+turnout (its crew is aboard): on to the next point of its return route, then the fastest road. A unit away for
+move-up (``dispatch.move_up``) is ranked from the base it covers: standing there, with its turnout; driving, by the
+rest of its drive (no turnout) and the road from where it drives.
 
 The ranking is exact but need not look at every unit: the units at base of a type are scanned in order of a lower
 bound of their estimate at the site (the unslowed mean turnout, no recall), and the scan stops once no unit left can
@@ -39,6 +41,7 @@ class FleetView(Protocol):
     available: Sequence[bool]
     units_of_type: Mapping[str, Sequence[int]]
     returning: Mapping[str, Mapping[int, None]]  # units that can be sent on from their way back, by type
+    moved: Mapping[str, Mapping[int, None]]  # units away from home for move-up, by type
 
     def expected_turnout_s(self, unit: int) -> float: ...
 
@@ -47,6 +50,8 @@ class FleetView(Protocol):
     def from_return_s(self, unit: int, site: int, travel_factor: float) -> tuple[float, int]: ...
 
     def from_return_bound_s(self, unit: int, site: int) -> float: ...
+
+    def moved_eta_s(self, unit: int, site: int, travel_factor: float) -> float: ...
 
 
 class DispatchPolicy(Protocol):
@@ -103,7 +108,7 @@ class NearestEta:
         available, expected_turnout_s = fleet.available, fleet.expected_turnout_s
         limit_s, activation_s, local_of = self._local_limit_s, self._activation_s, self._local
         access_s = self._access[site]
-        returning = fleet.returning
+        returning, moved = fleet.returning, fleet.moved
         for unit_type, count in wanted.items():
             best: list[tuple[bool, float, int]] = []  # the best keys so far, sorted as the ranking sorts
             order = self._scan.get((unit_type, site)) or self._scan_order(site, unit_type)
@@ -127,12 +132,10 @@ class NearestEta:
                     if (bound_s > limit_s, bound_s) > best[-1][:2]:
                         continue
                 eta = fleet.from_return_s(unit, site, travel_factor)[0] + access_s
-                key = (eta > limit_s, eta, unit)
-                if len(best) < count:
-                    bisect.insort(best, key)
-                elif key < best[-1]:
-                    best.pop()
-                    bisect.insort(best, key)
+                _offer(best, count, (eta > limit_s, eta, unit))
+            for unit in moved.get(unit_type, ()):  # local units away for move-up (fewer still)
+                eta = fleet.moved_eta_s(unit, site, travel_factor) + access_s
+                _offer(best, count, (eta > limit_s, eta, unit))
             chosen += [(unit, not local_of[unit], eta) for _, eta, unit in best]
         return chosen
 
@@ -161,10 +164,20 @@ class NearestEta:
         return rows
 
 
+def _offer(best: list, count: int, key: tuple) -> None:
+    """Keep ``key`` among the ``count`` best keys (``best`` sorted), if it is one of them."""
+    if len(best) < count:
+        bisect.insort(best, key)
+    elif key < best[-1]:
+        best.pop()
+        bisect.insort(best, key)
+
+
 class _View:
     """A :class:`FleetView` made of an availability list and a turnout function (for :meth:`NearestEta.choose`)."""
 
     returning: Mapping[str, Mapping[int, None]] = {}  # no unit on its way back
+    moved: Mapping[str, Mapping[int, None]] = {}  # nor away for move-up
 
     def __init__(self, available: Sequence[bool], expected_turnout_s: Callable[[int], float]) -> None:
         self.available, self.expected_turnout_s = available, expected_turnout_s

@@ -35,6 +35,9 @@ class EventKind(IntEnum):
     DRILL_START = 11  # value: 1 off site, 0 at base
     DRILL_END = 12  # value: proficiency after the drill
     SENT_ON = 13  # a unit on its way back is sent to an incident from where it is (value: its road node, -1: none)
+    MOVE_UP = 14  # a unit leaves its base to cover an empty district (value: the base it covers)
+    AT_POST = 15  # a moved-up unit stands at the base it covers (value: that base)
+    MOVE_HOME = 16  # a moved-up unit heads home, its district's own units back (value: its home base)
 
 
 EVENT_DTYPE = np.dtype([("time_s", "f8"), ("kind", "i1"), ("incident", "i8"), ("unit", "i8"), ("value", "f8")])
@@ -47,6 +50,9 @@ STATUS_AFTER: dict[EventKind, UnitStatus] = {
     EventKind.RELEASED: UnitStatus.RETURNING,
     EventKind.AT_BASE: UnitStatus.AVAILABLE,
     EventKind.DRILL_END: UnitStatus.AVAILABLE,
+    EventKind.MOVE_UP: UnitStatus.RELOCATING,
+    EventKind.AT_POST: UnitStatus.POSTED,
+    EventKind.MOVE_HOME: UnitStatus.RELOCATING,
 }
 """The status a unit is in after each event of its own (DRILL_START: off site or at base by its value)."""
 _STATUS_AFTER_KIND = np.array([STATUS_AFTER.get(kind, -1) for kind in EventKind], dtype=np.int64)  # -1: no change
@@ -129,6 +135,12 @@ _CALL, _CLEARED, _QUEUED, _ESCALATED = (
 )
 _DRILL_START, _DRILL_END = float(EventKind.DRILL_START), float(EventKind.DRILL_END)
 _RELEASED, _SENT_ON = float(EventKind.RELEASED), float(EventKind.SENT_ON)
+_AT_BASE = float(EventKind.AT_BASE)
+MOVE_KINDS = MOVE_UP, AT_POST, MOVE_HOME = (
+    float(EventKind.MOVE_UP),
+    float(EventKind.AT_POST),
+    float(EventKind.MOVE_HOME),
+)  # as LogWriter.moved takes them
 
 
 class LogWriter:
@@ -194,6 +206,14 @@ class LogWriter:
 
     def sent_on(self, at_s: float, incident: int, unit: int, node: float) -> None:
         self.records += (_ROW, at_s, _SENT_ON, incident, unit, node, 0.0, 0.0, 0.0)
+
+    def moved(self, at_s: float, kind: float, unit: int, base: int) -> None:
+        """A move-up row: ``kind`` is one of the MOVE_UP, AT_POST, MOVE_HOME kinds as a float (``MOVE_KINDS``)."""
+        self.records += (_ROW, at_s, kind, _NO_ID, unit, base, 0.0, 0.0, 0.0)
+
+    def home_from_move(self, at_s: float, unit: int) -> None:
+        """A moved-up unit is back at its home base: an AT_BASE row of no incident."""
+        self.records += (_ROW, at_s, _AT_BASE, _NO_ID, unit, 0.0, 0.0, 0.0, 0.0)
 
     def drill(self, start_at_s: float, end_at_s: float, unit: int, off_site: float, proficiency: float) -> None:
         """A drill played to its end: DRILL_START and DRILL_END rows."""

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sim.calendar import WEEKDAYS, Window
-from sim.eventlog import LogWriter
+from sim.eventlog import AT_POST, MOVE_HOME, MOVE_UP, LogWriter
 from sim.forces import UnitStatus
 from sim.readiness import SECONDS_PER_DAY, after_drill, decayed, drill_plans
 from sim.routes import ReturnRoutes
 from sim.world import World
 
-AVAILABLE, MOBILISING, RETURNING, DRILL_OFF_SITE, DRILL_AT_BASE = (
+AVAILABLE, MOBILISING, RETURNING, DRILL_OFF_SITE, DRILL_AT_BASE, RELOCATING, POSTED = (
     int(s)
     for s in (
         UnitStatus.AVAILABLE,
@@ -33,6 +33,8 @@ AVAILABLE, MOBILISING, RETURNING, DRILL_OFF_SITE, DRILL_AT_BASE = (
         UnitStatus.RETURNING,
         UnitStatus.DRILL_OFF_SITE,
         UnitStatus.DRILL_AT_BASE,
+        UnitStatus.RELOCATING,
+        UnitStatus.POSTED,
     )
 )  # plain ints in the hot path (an enum member lookup costs ten times a local name)
 FREED_BY_TIME = (RETURNING, DRILL_OFF_SITE)  # busy, but free again at a known time
@@ -67,6 +69,8 @@ class FleetTables:
     unit_base: list[int]
     routes: ReturnRoutes | None  # return routes (None: units are sent only from base)
     sent_on: list[bool]  # whether each unit can be sent on from its way back (local units, with routes)
+    base_out_s: list[list[float]]  # road seconds from each base to each site
+    base_travel_s: list[list[float]] | None  # road seconds between bases (move-up; None: off)
 
 
 @functools.lru_cache(maxsize=8)
@@ -92,6 +96,8 @@ def fleet_tables(world: World) -> FleetTables:
         unit_base=unit_base,
         routes=world.routes,
         sent_on=[world.routes is not None and bool(local) for local in world.units.local.tolist()],
+        base_out_s=out_rows,
+        base_travel_s=None if world.base_travel_s is None else world.base_travel_s.tolist(),
     )
 
 
@@ -133,6 +139,8 @@ class Fleet:
     the moment it leaves the scene); ``returning[unit_type]`` holds those units by type. ``next_change_s``: when the
     unit next changes by itself (it leaves the scene or is back at base, a drill due or ending; infinity while
     dispatched).
+    ``moved[unit_type]`` holds the units away from home for move-up (driving to the base whose district they cover,
+    standing there, or driving home from it): dispatchable, not ``available`` at their own base.
     ``now`` is the moment a dispatch policy chooses at (set by the model before it asks).
     ``on_busy_until(unit, at_s)`` is called when a unit starts an off-site drill that lasts past the moment it is
     caught up to (the model times its return then if an incident is waiting).
@@ -164,6 +172,10 @@ class Fleet:
         self.return_factor = [1.0] * n
         self.return_site = [0] * n
         self.return_record = [0] * n
+        self.moved: dict[str, dict[int, None]] = {t: {} for t in tables.units_of_type}  # insertion-ordered
+        self.move_to: list[int | None] = [None] * n  # of a moved unit: the base it drives to or stands at
+        self.move_start_s = [0.0] * n  # and when its drive began, and ends
+        self.move_end_s = [math.inf] * n
 
     def __len__(self) -> int:
         return len(self.status)
@@ -185,6 +197,33 @@ class Fleet:
         ``proficiency`` and ``slowdown`` written out: dispatch ranks every available unit of a type with it."""
         p = self.prof_last[unit] * 0.5 ** ((self.now - self.prof_at_s[unit]) / self.half_life_s[unit])
         return self.turnout_mean_s[unit] * (1.0 + self.turnout_penalty * (1.0 - p)) + self.recall_s[unit]
+
+    def moved_eta_s(self, unit: int, site: int, travel_factor: float) -> float:
+        """Of a unit away for move-up, now: seconds to a site's road node. Standing at a base: its turnout and the
+        road from there; driving: the rest of its drive (crew aboard, no turnout) and the road from where it drives."""
+        road_s = self.tables.base_out_s[self.move_to[unit]][site] * travel_factor
+        if self.status[unit] == POSTED:
+            return self.expected_turnout_s(unit) + road_s
+        return max(self.move_end_s[unit] - self.now, 0.0) + road_s
+
+    def post_of(self, unit: int) -> int | None:
+        """The base whose district a unit stands for now: its home at base, the base it covers (or drives to cover);
+        none on its way back or home."""
+        if self.available[unit]:
+            return self.tables.unit_base[unit]
+        to = self.move_to[unit]
+        if to is not None and to != self.tables.unit_base[unit]:
+            return to
+        return None
+
+    def home_free_at_s(self, unit: int) -> float:
+        """When a unit away from its base (or in an off-site drill) is next free there, if known now."""
+        status = self.status[unit]
+        if status == RETURNING:
+            return self.back_at_s[unit] if self.tables.sent_on[unit] else self.next_change_s[unit]
+        if status == DRILL_OFF_SITE or (status == RELOCATING and self.move_to[unit] == self.tables.unit_base[unit]):
+            return self.next_change_s[unit]
+        return math.inf
 
     def road_out_s(self, unit: int, site: int) -> float:
         """Free-flow road seconds from a unit's base to a site's road node."""
@@ -222,9 +261,11 @@ class Fleet:
         its turnout (drawn from ``u_turnout``, slowed by its proficiency, plus any recall delay), at the road's end
         after the drive (``travel_factor(at_s)``: congestion on a trip starting then), on scene after the last leg
         ``access_s``. One call for the whole departure: the dispatch hot path. A unit on its way back is sent on
-        (:meth:`send_on`)."""
-        if self.on_the_way_back[unit]:
-            return self.send_on(unit, incident, site, now, access_s, travel_factor)
+        (:meth:`send_on`), a unit away for move-up from where it is (:meth:`send_moved`)."""
+        if not self.available[unit]:
+            if self.on_the_way_back[unit]:
+                return self.send_on(unit, incident, site, now, access_s, travel_factor)
+            return self.send_moved(unit, incident, site, now, u_turnout, access_s, travel_factor)
         recall_s = self.recall_s[unit]  # read before the drill ends: ending it clears the recall delay
         if self.status[unit] == DRILL_AT_BASE:
             self.end_drill(unit, now)
@@ -257,6 +298,68 @@ class Fleet:
         self.log.sent_on(now, incident, unit, float(self.tables.routes.point_node[point]))
         self.log.dispatched(now, now, now, road_end_at, on_scene_at, incident, unit, False)
         return on_scene_at
+
+    def send_moved(
+        self, unit: int, incident: int, site: int, now: float, u_turnout: float, access_s: float, travel_factor
+    ) -> float:
+        """Send a unit away for move-up: standing at a base, it turns out there and drives from it; driving, it is en
+        route at once (crew aboard) and drives on to where it was going, then to the site. Return when on scene."""
+        to = self.move_to[unit]
+        road_s = self.tables.base_out_s[to][site]
+        posted = self.status[unit] == POSTED
+        del self.moved[self.unit_type[unit]][unit]
+        self.move_to[unit] = None
+        self.set_status(unit, MOBILISING, now)
+        self.next_change_s[unit] = math.inf
+        if posted:
+            p = self.prof_last[unit] * 0.5 ** ((now - self.prof_at_s[unit]) / self.half_life_s[unit])
+            en_route_at = now + self.tables.turnout_s[unit](u_turnout) * (1.0 + self.turnout_penalty * (1.0 - p))
+            road_end_at = en_route_at + road_s * travel_factor(en_route_at)
+        else:
+            en_route_at = now
+            road_end_at = now + max(self.move_end_s[unit] - now, 0.0) + road_s * travel_factor(now)
+        self.move_end_s[unit] = math.inf
+        on_scene_at = road_end_at + access_s
+        self.log.dispatched(now, now, en_route_at, road_end_at, on_scene_at, incident, unit, False)
+        return on_scene_at
+
+    def move_up(self, unit: int, post: int, now: float, travel_factor: float) -> None:
+        """A unit free at its base leaves now to cover the district of base ``post``."""
+        drive_s = self.tables.base_travel_s[self.tables.unit_base[unit]][post] * travel_factor
+        self.log.moved(now, MOVE_UP, unit, post)
+        self._drive(unit, post, now, drive_s)
+        self.moved[self.unit_type[unit]][unit] = None
+
+    def move_home(self, unit: int, now: float, travel_factor: float) -> None:
+        """A unit covering another district heads home now: from the base it stands at, or turning back on its way
+        there (the way back takes as long as it has driven)."""
+        home = self.tables.unit_base[unit]
+        if self.status[unit] == POSTED:
+            drive_s = self.tables.base_travel_s[self.move_to[unit]][home] * travel_factor
+        else:
+            drive_s = now - self.move_start_s[unit]
+        self.log.moved(now, MOVE_HOME, unit, home)
+        self._drive(unit, home, now, drive_s)
+
+    def _drive(self, unit: int, to: int, now: float, drive_s: float) -> None:
+        self.set_status(unit, RELOCATING, now)
+        self.move_to[unit], self.move_start_s[unit] = to, now
+        self.move_end_s[unit] = self.next_change_s[unit] = now + drive_s
+
+    def _arrive(self, unit: int, at_s: float) -> None:
+        """A moved unit's drive ends: it stands at the base it covers, or is home (and its drills are due)."""
+        to = self.move_to[unit]
+        self.move_end_s[unit] = math.inf
+        if to != self.tables.unit_base[unit]:
+            self.log.moved(at_s, AT_POST, unit, to)
+            self.set_status(unit, POSTED, at_s)
+            self.next_change_s[unit] = math.inf
+            return
+        self.log.home_from_move(at_s, unit)
+        del self.moved[self.unit_type[unit]][unit]
+        self.move_to[unit] = None
+        self.set_status(unit, AVAILABLE, at_s)
+        self.next_change_s[unit] = self.drills.due_s[unit][self.drill_count[unit]]
 
     def release(
         self, unit: int, incident: int, site: int, now: float, released_at_s: float, access_s: float, travel_factor
@@ -314,6 +417,8 @@ class Fleet:
                 self.start_drill(unit, at_s, until_s)
             elif status == DRILL_OFF_SITE or status == DRILL_AT_BASE:
                 self.end_drill(unit, next_s)
+            elif status == RELOCATING:
+                self._arrive(unit, next_s)
             else:
                 return
 

@@ -21,6 +21,8 @@ class UnitStatus(IntEnum):
     RETURNING = 4
     DRILL_OFF_SITE = 5  # out of service
     DRILL_AT_BASE = 6  # available with a recall delay
+    RELOCATING = 7  # driving to cover another base's district, or home from it (dispatchable, crew aboard)
+    POSTED = 8  # standing at another base to cover its district (dispatchable from there)
 
 
 @dataclass(frozen=True, eq=False)

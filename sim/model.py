@@ -29,6 +29,7 @@ from sim.distributions import Duration
 from sim.eventlog import LogWriter, status_times_s
 from sim.fleet import AVAILABLE, FREED_BY_TIME, Fleet, fleet_tables
 from sim.hazards import TURNOUT_DRAWS_PER_INCIDENT, IncidentStream
+from sim.moveup import MoveUp
 from sim.queueing import DISCIPLINES
 from sim.readiness import SECONDS_PER_DAY, slowdown
 from sim.scenario import MAX_LEVEL
@@ -62,8 +63,8 @@ class SimOutput:
 
 
 _ON_SCENE_AT = operator.itemgetter(1)  # of a dispatch (unit, on-scene time)
-# SimPy priorities at one instant: clearings, units free again, first arrivals (NORMAL = 1), then calls
-_CLEARING, _FREE_AGAIN, _CALL = -1, 0, 2
+# SimPy priorities at one instant: clearings, units free again, first arrivals (NORMAL = 1), calls, then move-up
+_CLEARING, _FREE_AGAIN, _CALL, _COVER = -1, 0, 2, 3
 
 
 class Model:
@@ -108,6 +109,10 @@ class Model:
         self.waiting: list[_Incident] = []
         self.notes: set[str] = set()
         self._plans: dict[tuple[str, int], dict[str, int]] = {}
+        spec = world.scenario.dispatch.move_up
+        self.move_up = None
+        if spec is not None:
+            self.move_up = MoveUp(self.fleet, spec, world.units.local.tolist(), self._at_cover, self.travel_factor)
 
     # -- bookkeeping ------------------------------------------------------------------------------------------
     def _at(self, at_s: float, callback, *args, priority: int = simpy.core.NORMAL) -> None:
@@ -121,6 +126,10 @@ class Model:
         event._ok, event._value = True, (at_s, callback, args)  # what simpy.Timeout sets, at any priority
         self.env.schedule(event, priority, at_s - self.now)
         event.callbacks.append(self._fire)
+
+    def _at_cover(self, at_s: float, callback, *args) -> None:
+        """:meth:`_at` for the move-up steps, after everything else at their instant."""
+        self._at(at_s, callback, *args, priority=_COVER)
 
     def _fire(self, event: simpy.Event) -> None:
         self.now, callback, args = event.value
@@ -236,10 +245,16 @@ class Model:
         u_turnout = self.u_turnout
         access_s, travel_factor = fixed.access_s[site], self.travel_factor
         dispatched = inc.dispatched
+        move_up = self.move_up
         for unit, mutual_aid, _ in chosen:
             u = float(u_turnout[i, len(dispatched) % TURNOUT_DRAWS_PER_INCIDENT])
             activation_s = fixed.activation_s if mutual_aid else 0.0
-            on_scene_at = send(unit, i, site, now, u, mutual_aid, activation_s, access_s, travel_factor)
+            if move_up is None:
+                on_scene_at = send(unit, i, site, now, u, mutual_aid, activation_s, access_s, travel_factor)
+            else:
+                post = self.fleet.post_of(unit)
+                on_scene_at = send(unit, i, site, now, u, mutual_aid, activation_s, access_s, travel_factor)
+                move_up.dispatched(unit, post, now)
             dispatched.append((unit, on_scene_at))
             if on_scene_at < inc.first_due_s and inc.first_arrival_at_s is None:  # the first to arrive, so far
                 inc.first_due_s = on_scene_at
@@ -290,6 +305,8 @@ class Model:
             free_at = release(unit, i, site, now, released_at, access_s, travel_factor)
             if self.waiting:
                 self._wake_at(unit, free_at)
+            if self.move_up is not None:
+                self.move_up.released(unit, now)
 
     def _serve_waiting(self, units: list[int]) -> None:
         """Offer the units free again now (all together) to the waiting incidents that need their types, in the

@@ -375,6 +375,22 @@ class MutualAid(StrictModel):
     local_eta_limit_min: float = Field(default=20.0, gt=0, description="call other jurisdictions past this ETA")
 
 
+class MoveUpSpec(StrictModel):
+    """Move-up (coverage backfill): an empty station's district is covered by a unit from another base."""
+
+    uncovered_after_min: float = Field(
+        default=defaults.MOVE_UP_AFTER_MIN,
+        ge=0,
+        description="minutes a district may be without a unit of a type before one is moved up to cover it",
+    )
+    unit_types: tuple[UnitType, ...] | None = Field(
+        default=None, description="only districts of these unit types are covered (default: every type)"
+    )
+    donor_keeps: int = Field(
+        default=1, ge=1, description="units of the type a donor base keeps free at home after one leaves (count)"
+    )
+
+
 class DispatchSpec(StrictModel):
     policy: str = Field(default="nearest_eta", description="a dispatch policy registered in sim.dispatch.POLICIES")
     queue: str = Field(
@@ -385,6 +401,9 @@ class DispatchSpec(StrictModel):
     from_return: bool = Field(
         default=True,
         description="a local unit driving back to base can be sent on from where it is (crew aboard: no turnout)",
+    )
+    move_up: MoveUpSpec | None = Field(
+        default=None, description="move-up: cover districts left without a unit (default: off); see docs/model.md"
     )
 
     @field_validator("policy")

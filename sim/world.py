@@ -34,6 +34,7 @@ class World:
     site_snap_m: np.ndarray | None = None
     notes: tuple[str, ...] = field(default=())
     routes: ReturnRoutes | None = None  # return routes, when units can be sent on from their way back
+    base_travel_s: np.ndarray | None = None  # (n_bases, n_bases) road seconds between bases (for move-up)
 
 
 def default_cache_dir() -> Path:
@@ -91,6 +92,7 @@ def build_world(
             f"return routes: {len(site_node)} sites x {network.n_nodes} road nodes is too large to route; units on "
             "their way back are sent on via their base (no turnout)",
         )
+    base_travel_s = travel.outbound_s[rows][:, base_node] if scenario.dispatch.move_up is not None else None
     return world_from_matrix(
         scenario,
         travel.outbound_s[rows][:, site_node],
@@ -102,6 +104,7 @@ def build_world(
         site_snap_m=site_snap_m,
         notes=notes,
         routes=routes,
+        base_travel_s=base_travel_s,
     )
 
 
@@ -130,6 +133,12 @@ def world_from_matrix(
         network_fields["routes"] = None
     elif network_fields.get("routes") is None:
         network_fields["routes"] = star_routes(out_s, in_s)
+    if scenario.dispatch.move_up is None:
+        network_fields["base_travel_s"] = None
+    elif network_fields.get("base_travel_s") is None:
+        network_fields["base_travel_s"] = via_sites_s(out_s, in_s)
+    else:
+        network_fields["base_travel_s"] = np.asarray(network_fields["base_travel_s"], dtype=float)
     return World(
         scenario=scenario,
         sites=sites,
@@ -175,7 +184,16 @@ def variant_world(world: World, scenario: Scenario, network=None, *, workers: in
         site_snap_m=None if world.site_snap_m is None else world.site_snap_m[site_ix],
         notes=world.notes,
         routes=None if world.routes is None else world.routes.subset(base_ix, site_ix),
+        base_travel_s=None if world.base_travel_s is None else world.base_travel_s[np.ix_(base_ix, base_ix)],
     )
+
+
+def via_sites_s(out_s: np.ndarray, in_s: np.ndarray) -> np.ndarray:
+    """Base-to-base road seconds when only base-site times are known: the fastest way through a site's road node
+    (an upper bound of the direct road; 0 from a base to itself)."""
+    through = np.min(in_s.T[np.newaxis, :, :] + out_s[:, :, np.newaxis], axis=1)  # (from base, to base)
+    np.fill_diagonal(through, 0.0)
+    return through
 
 
 def _base_points(bases) -> tuple[list, list, list]:

@@ -34,6 +34,19 @@ Rules (docs/model.md; where it is silent, the rule the fast model codes, written
   to the new site's road node (the point's time to it, x the traffic factor now), then the last leg. It is ranked
   by that estimate (walk + rest of the edge + road + last leg). Its return never reaches base (no AT_BASE row);
   a SENT_ON row (value: the point's road node) comes before its DISPATCH.
+- Move-up (``dispatch.move_up``): a district is a local base and a unit type it houses (of ``unit_types``). It is
+  covered while one of its own units of the type is free at base (idle or drilling there) or a cover unit is
+  assigned to it. A dispatch of a unit standing for a district (free at its base; a cover unit standing at or
+  driving to the base it covers) that leaves the district uncovered sets its check ``uncovered_after_min`` later
+  (the latest check counts). At a check, if still uncovered, the local unit of the type idle at another base, whose
+  base keeps ``donor_keeps`` other units of the type free at base, with the shortest drive between the bases (then
+  lower index) leaves (MOVE_UP, value: the base), drives ``base_travel_s`` x the traffic factor now and stands there
+  (AT_POST); it is free throughout. Whenever one of a district's own units of the type is free at base again (back
+  from a call, from an off-site drill or from a move), a cover unit of the district heads home (MOVE_HOME, value:
+  home; from the post: the drive between the bases x the factor now; still driving there: as long as it has driven)
+  and is at base (AT_BASE of no incident) when it arrives. These steps come last in an instant: heading home first,
+  then the checks, each by base and type. Sent while standing: turnout and road from the post; while driving: no
+  turnout, the rest of the drive plus the road from where it drives. After a call it drives to its own base.
 - Drills: unit k of the n units drilling under one spec (a base's own spec, else the scenario's; only the listed
   unit types) is first due at ``(k + 0.5) / n x interval`` (or ``k x stagger_days`` modulo the interval), then every
   interval, while before the horizon. A drill due while the unit is out starts when it is next free at base and no
@@ -50,7 +63,8 @@ events were scheduled:
 3. drills due start, for units still free at base (calls before drills);
 4. first arrivals are settled (the first unit among those arriving now), escalation;
 5. the new requirements of this instant (calls, escalations) are filled in incident order; what cannot be filled
-   joins the line.
+   joins the line;
+6. move-up: cover units head home, then the checks.
 """
 
 from __future__ import annotations
@@ -66,7 +80,8 @@ from sim.forces import UnitStatus
 
 SECONDS_PER_DAY = 86400.0
 TURNOUT_UNIFORMS = 16  # per incident, used in turn by the units sent to it
-_PHYSICAL, _SERVE_LINE, _DRILLS, _FIRST_ARRIVAL, _NEW_NEEDS = 1, 2, 3, 4, 5  # SimPy priorities within one instant
+_PHYSICAL, _SERVE_LINE, _DRILLS, _FIRST_ARRIVAL, _NEW_NEEDS, _COVER = 1, 2, 3, 4, 5, 6  # SimPy priorities in an instant
+_HOME_BACK, _CHECK = 0, 1  # move-up steps at one instant, in this order
 
 
 class _Instant(simpy.Event):
@@ -103,6 +118,10 @@ class _Unit:
     road_start_s: float = 0.0
     return_factor: float = 1.0
     order: simpy.Event | None = None
+    move_order: simpy.Event | None = None  # move-up: leave to cover a district, or head home
+    move_to: int | None = None  # the base it drives to or stands at, while away for move-up
+    move_start_s: float = 0.0
+    move_end_s: float = 0.0
     status: UnitStatus = UnitStatus.AVAILABLE
     status_since_s: float = 0.0
     time_in_status_s: list[float] = field(default_factory=lambda: [0.0] * len(UnitStatus))
@@ -170,7 +189,17 @@ class ReferenceModel:
         self.rows: list[tuple[float, EventKind, int | None, int | None, float]] = []
         self.line: list[_Incident] = []  # waiting incidents, in order of joining
         self.fresh: list[_Incident] = []  # incidents with new requirements at this instant
-        self.serve_pending = False
+        self.serve_pending = False  # the line is to be served this instant
+        self.move_up = scenario.dispatch.move_up
+        self.base_travel_s = None if world.base_travel_s is None else world.base_travel_s.tolist()
+        self.districts: dict[tuple[int, str], list[_Unit]] = {}
+        if self.move_up is not None:
+            for unit in self.units:
+                if unit.local and (self.move_up.unit_types is None or unit.unit_type in self.move_up.unit_types):
+                    self.districts.setdefault((unit.base, unit.unit_type), []).append(unit)
+        self.cover: dict[tuple[int, str], _Unit] = {}
+        self.check_at_s: dict[tuple[int, str], float] = {}
+        self.cover_tasks: dict[float, set[tuple[int, int, str]]] = {}
 
     # -- set-up -----------------------------------------------------------------------------------------------
     def _plan_drills(self, world) -> None:
@@ -258,6 +287,13 @@ class ReferenceModel:
             return (eta_s > self.local_limit_s, eta_s, unit.index)
         p = self.proficiency(unit, self.env.now)
         turnout_s = unit.turnout_mean_s * (1.0 + self.turnout_penalty * (1.0 - p))
+        if unit.move_to is not None:  # away for move-up
+            road_s = self.travel_out_s[unit.move_to][site] * factor + self.access_s[site]
+            if unit.status == UnitStatus.POSTED:
+                eta_s = turnout_s + road_s
+            else:
+                eta_s = max(unit.move_end_s - self.env.now, 0.0) + road_s
+            return (eta_s > self.local_limit_s, eta_s, unit.index)
         if unit.drilling_at_base:
             turnout_s += unit.drill_recall_s
         eta_s = turnout_s + self.travel_out_s[unit.base][site] * factor + self.access_s[site]
@@ -384,7 +420,10 @@ class ReferenceModel:
             free = [unit for unit in self.fleet[unit_type] if unit.free]
             chosen = sorted(free, key=lambda unit: self.rank(unit, inc.site, factor))[: inc.needs[unit_type]]
             for unit in chosen:
+                post = self.standing_for(unit)
                 unit.free = False
+                if post is not None:
+                    self.left_district((post, unit.unit_type), unit)
                 if unit.on_way_back:
                     point = self.from_way_back(unit, inc.site, factor)[1]
                     self.log(EventKind.SENT_ON, inc.index, unit.index, float(self.routes.point_node[point]))
@@ -395,28 +434,150 @@ class ReferenceModel:
             if inc.needs[unit_type] == 0:
                 del inc.needs[unit_type]
 
+    # -- move-up ----------------------------------------------------------------------------------------------
+    def standing_for(self, unit: _Unit) -> int | None:
+        """The base whose district a free unit stands for: its own at base, the one it covers (or drives to)."""
+        if self.move_up is None or not unit.free or unit.on_way_back:
+            return None
+        if unit.status in (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE):
+            return unit.base
+        if unit.move_to is not None and unit.move_to != unit.base:
+            return unit.move_to
+        return None
+
+    def covered(self, district: tuple[int, str]) -> bool:
+        at_base = (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE)
+        return district in self.cover or any(u.free and u.status in at_base for u in self.districts[district])
+
+    def left_district(self, district: tuple[int, str], unit: _Unit) -> None:
+        if district not in self.districts:
+            return
+        if self.cover.get(district) is unit:
+            del self.cover[district]
+        if not self.covered(district):
+            at_s = self.env.now + self.move_up.uncovered_after_min * 60.0
+            self.check_at_s[district] = at_s
+            self.cover_task(at_s, _CHECK, district)
+
+    def free_at_home(self, unit: _Unit) -> None:
+        """A unit is free at its base again now: its district's cover may go home (last step of the instant)."""
+        if (unit.base, unit.unit_type) in self.districts:
+            self.cover_task(self.env.now, _HOME_BACK, (unit.base, unit.unit_type))
+
+    def cover_task(self, at_s: float, task: int, district: tuple[int, str]) -> None:
+        if at_s not in self.cover_tasks:
+            self.cover_tasks[at_s] = set()
+            _Instant(self.env, at_s, _COVER).callbacks.append(self._cover_phase)
+        self.cover_tasks[at_s].add((task, *district))
+
+    def _cover_phase(self, _event) -> None:
+        now = self.env.now
+        at_base = (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE)
+        for task, base, unit_type in sorted(self.cover_tasks.pop(now)):
+            district = (base, unit_type)
+            own_free = any(u.free and u.status in at_base for u in self.districts[district])
+            if task == _HOME_BACK:
+                if district in self.cover and own_free:
+                    self.head_home(self.cover.pop(district))
+            elif self.check_at_s.get(district) == now:
+                del self.check_at_s[district]
+                if not self.covered(district):
+                    self.send_cover(district)
+
+    def send_cover(self, district: tuple[int, str]) -> None:
+        base, unit_type = district
+        at_base = (UnitStatus.AVAILABLE, UnitStatus.DRILL_AT_BASE)
+        donors = []
+        for unit in self.fleet[unit_type]:
+            if unit.base == base or not unit.local or not unit.free or unit.status != UnitStatus.AVAILABLE:
+                continue
+            others = [u for u in self.districts.get((unit.base, unit_type), []) if u is not unit]
+            if sum(1 for u in others if u.free and u.status in at_base) >= self.move_up.donor_keeps:
+                donors.append((self.base_travel_s[unit.base][base], unit.index, unit))
+        if not donors:
+            return
+        _, _, unit = min(donors, key=lambda d: d[:2])
+        self.log(EventKind.MOVE_UP, unit=unit.index, value=base)
+        self.set_status(unit, UnitStatus.RELOCATING)
+        unit.move_to, unit.move_start_s = base, self.env.now
+        unit.move_end_s = self.env.now + self.base_travel_s[unit.base][base] * self.traffic_factor(self.env.now)
+        self.cover[district] = unit
+        unit.move_order.succeed()
+
+    def head_home(self, unit: _Unit) -> None:
+        now = self.env.now
+        if unit.status == UnitStatus.POSTED:
+            drive_s = self.base_travel_s[unit.move_to][unit.base] * self.traffic_factor(now)
+        else:
+            drive_s = now - unit.move_start_s
+        self.log(EventKind.MOVE_HOME, unit=unit.index, value=unit.base)
+        self.set_status(unit, UnitStatus.RELOCATING)
+        unit.move_to, unit.move_start_s, unit.move_end_s = unit.base, now, now + drive_s
+        unit.move_order.succeed()
+
+    def away(self, unit: _Unit):
+        """A unit away for move-up, free throughout: returns (incident, order, 0, road seconds or None, origin) if
+        it is sent, None when it is home again."""
+        env = self.env
+        while True:
+            unit.move_order = env.event()
+            drive = env.timeout(unit.move_end_s - env.now)
+            fired = yield unit.order | drive | unit.move_order
+            if unit.order in fired:
+                inc, order = unit.order.value
+                return self.sent_from_move(unit, inc, order)
+            if unit.move_order in fired:
+                continue  # turned home (head_home set where it drives)
+            if unit.move_to == unit.base:
+                unit.move_to = None
+                self.log(EventKind.AT_BASE, unit=unit.index)
+                self.set_status(unit, UnitStatus.AVAILABLE)
+                self.free_at_home(unit)
+                return None
+            self.log(EventKind.AT_POST, unit=unit.index, value=unit.move_to)
+            self.set_status(unit, UnitStatus.POSTED)
+            unit.move_order = env.event()
+            fired = yield unit.order | unit.move_order
+            if unit.order in fired:
+                inc, order = unit.order.value
+                return self.sent_from_move(unit, inc, order)
+
+    def sent_from_move(self, unit: _Unit, inc: _Incident, order: int):
+        origin, now = unit.move_to, self.env.now
+        unit.move_to = None
+        if unit.status == UnitStatus.POSTED:
+            return inc, order, 0.0, None, origin
+        road_s = max(unit.move_end_s - now, 0.0) + self.travel_out_s[origin][inc.site] * self.traffic_factor(now)
+        return inc, order, 0.0, road_s, origin
+
     # -- units ------------------------------------------------------------------------------------------------
     def unit_life(self, unit: _Unit):
         while True:
-            inc, order, recall_s = yield from self.at_base(unit)
-            sent_on = yield from self.respond(unit, inc, order, recall_s)
+            inc, order, recall_s, road_s, origin = yield from self.at_base(unit)
+            sent_on = yield from self.respond(unit, inc, order, recall_s, road_s, origin)
             while sent_on is not None:  # sent on from its way back: (incident, order sent, road seconds)
                 sent_on = yield from self.respond(unit, *sent_on)
 
     def at_base(self, unit: _Unit):
-        """Wait at base for an order, drilling when a drill is due; return (incident, order sent, recall delay)."""
+        """Wait at base for an order, drilling when a drill is due, away when moved up; return (incident, order
+        sent, recall delay, road seconds if sent while driving, the base it is sent from)."""
         env = self.env
         while True:
-            unit.order = env.event()
+            unit.order, unit.move_order = env.event(), env.event()
             unit.free = True
-            if unit.drills_begun == len(unit.drill_due_s):
-                inc, order = yield unit.order
-                return inc, order, 0.0
-            due_s = self.in_window(unit, max(unit.drill_due_s[unit.drills_begun], env.now))
-            fired = yield unit.order | _Instant(env, due_s, _DRILLS)
+            waits = [unit.order, unit.move_order]
+            if unit.drills_begun < len(unit.drill_due_s):
+                due_s = self.in_window(unit, max(unit.drill_due_s[unit.drills_begun], env.now))
+                waits.append(_Instant(env, due_s, _DRILLS))
+            fired = yield simpy.AnyOf(env, waits)
             if unit.order in fired:
                 inc, order = unit.order.value
-                return inc, order, 0.0
+                return inc, order, 0.0, None, unit.base
+            if unit.move_order in fired:
+                sent = yield from self.away(unit)
+                if sent is not None:
+                    return sent
+                continue
             unit.drills_begun += 1
             self.log(EventKind.DRILL_START, unit=unit.index, value=1.0 if unit.drill_off_site else 0.0)
             if unit.drill_off_site:
@@ -425,6 +586,7 @@ class ReferenceModel:
                 yield env.timeout(unit.drill_duration_s)
                 self.end_drill(unit)
                 self.unit_free(unit)
+                self.free_at_home(unit)
                 continue
             unit.drilling_at_base = True
             self.set_status(unit, UnitStatus.DRILL_AT_BASE)
@@ -432,11 +594,21 @@ class ReferenceModel:
             self.end_drill(unit)
             if unit.order in fired:  # the call ends the drill
                 inc, order = unit.order.value
-                return inc, order, unit.drill_recall_s
+                return inc, order, unit.drill_recall_s, None, unit.base
 
-    def respond(self, unit: _Unit, inc: _Incident, order: int, recall_s: float, road_s: float | None = None):
-        """Turn out, drive, walk the last leg, work until cleared, drive back (``road_s``: sent on from its way
-        back, no turnout, that many seconds to the site's road node). Returns what it was sent on to, if it was."""
+    def respond(
+        self,
+        unit: _Unit,
+        inc: _Incident,
+        order: int,
+        recall_s: float,
+        road_s: float | None = None,
+        origin: int | None = None,
+    ):
+        """Turn out, drive (from base ``origin``, default its own), walk the last leg, work until cleared, drive back
+        (``road_s``: sent while driving, no turnout, that many seconds to the site's road node). Returns what it was
+        sent on to from its way back, if it was."""
+        origin = unit.base if origin is None else origin
         env, i = self.env, inc.index
         p = self.proficiency(unit, env.now)
         self.set_status(unit, UnitStatus.MOBILISING)
@@ -450,7 +622,7 @@ class ReferenceModel:
         self.log(EventKind.EN_ROUTE, i, unit.index)
         self.set_status(unit, UnitStatus.EN_ROUTE)
         if road_s is None:
-            road_s = self.travel_out_s[unit.base][inc.site] * self.traffic_factor(env.now)
+            road_s = self.travel_out_s[origin][inc.site] * self.traffic_factor(env.now)
         yield env.timeout(road_s)
         self.log(EventKind.AT_ROAD_END, i, unit.index)
         yield env.timeout(self.access_s[inc.site])
@@ -480,6 +652,7 @@ class ReferenceModel:
         self.log(EventKind.AT_BASE, i, unit.index)
         self.set_status(unit, UnitStatus.AVAILABLE)
         self.unit_free(unit)
+        self.free_at_home(unit)
         return None
 
 

@@ -137,7 +137,7 @@ def test_a_replication_in_which_no_unit_moves():
     world = world_from_matrix(tiny_scenario(ONE_ENGINE), [[120.0]])
     out = simulate(world, stream([]))
     assert len(out.events) == 0
-    assert out.status_time_s.tolist() == [[out.end_s, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
+    assert out.status_time_s.tolist() == [[out.end_s] + [0.0] * (len(UnitStatus) - 1)]
 
 
 def test_event_log_unpacks_records_in_time_order_keeping_the_order_rows_were_made_at_equal_times():

@@ -1,8 +1,8 @@
 """The fast model equals the plain reference model (tests/reference_model.py) on random small scenarios.
 
 Scenarios have 1-4 bases of mixed unit types in two jurisdictions, plans of several units per type and level
-(some beyond the fleet), escalation, drills off site and at base, traffic windows and call rates high enough for
-incidents to queue. Three in four are built for exact ties: integer travel and access times, fixed durations and
+(some beyond the fleet), escalation, drills off site and at base, traffic windows, units sent on from their way
+back, move-up in half of them, and call rates high enough for incidents to queue. Three in four are built for exact ties: integer travel and access times, fixed durations and
 dyadic traffic factors, so that units are back, arrive or rank equal at the same instant; in half of all scenarios
 the calls come on a one-minute grid too (with drill due times and returns on it). Every row of both event logs is
 compared (times within 1e-6 s: the models add some durations in other orders, so times may differ in the last bit;
@@ -138,6 +138,7 @@ def cases(draw, grid_calls: bool = False):
         "traffic": traffic,
         "dispatch": {
             "from_return": draw(st.booleans()),
+            "move_up": _move_up(draw),
             "mutual_aid": {
                 "activation_delay_min": draw(st.sampled_from([0.0, 5.0, 15.0])),
                 "local_eta_limit_min": draw(st.sampled_from([4.0, 10.0, 30.0])),
@@ -164,12 +165,29 @@ def cases(draw, grid_calls: bool = False):
         in_s = rng.uniform(30.0, 1500.0, size=out_s.shape)
         access_s = rng.uniform(0.0, 300.0, size=n_sites) * (rng.random(n_sites) < 0.7)
     routes = _routes(rng, out_s, in_s, ties) if draw(st.booleans()) else None  # else star routes
-    world = world_from_matrix(scenario, out_s, in_s, access_s, routes=routes)
+    base_travel_s = None  # between bases for move-up; None: through the sites (world.via_sites_s)
+    if draw(st.booleans()):
+        values = [60.0, 120.0, 300.0] if ties else rng.uniform(30.0, 900.0, 8).tolist()
+        base_travel_s = np.where(np.eye(n_active, dtype=bool), 0.0, rng.choice(values, (n_active, n_active)))
+    world = world_from_matrix(scenario, out_s, in_s, access_s, routes=routes, base_travel_s=base_travel_s)
     if grid_calls:
         stream = _grid_stream(rng, scenario, n_sites)
     else:
         stream = generate_incidents(scenario, world.sites, rng)
     return world, stream
+
+
+def _move_up(draw) -> dict | None:
+    """Move-up off in half the scenarios; else a random rule."""
+    if draw(st.booleans()):
+        return None
+    spec = {
+        "uncovered_after_min": draw(st.sampled_from([0.0, 1.0, 3.0, 10.0])),
+        "donor_keeps": draw(st.sampled_from([1, 1, 2])),
+    }
+    if draw(st.integers(0, 3)) == 0:
+        spec["unit_types"] = sorted(draw(st.sets(st.sampled_from(UNIT_TYPES), min_size=1)))
+    return spec
 
 
 def _routes(rng: np.random.Generator, out_s: np.ndarray, in_s: np.ndarray, ties: bool) -> ReturnRoutes:

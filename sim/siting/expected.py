@@ -249,6 +249,7 @@ def busy_fraction_from(
     if unit_type is not None:
         units = units[units["unit_type"].isin([unit_type] if isinstance(unit_type, str) else list(unit_type))]
     busy = [*BUSY, UnitStatus.DRILL_OFF_SITE] if include_drills else list(BUSY)
-    total_s = units[[f"{s.name.lower()}_s" for s in UnitStatus]].to_numpy(float).sum()
+    present = [f"{s.name.lower()}_s" for s in UnitStatus if f"{s.name.lower()}_s" in units.columns]  # older tables
+    total_s = units[present].to_numpy(float).sum()
     busy_s = units[[f"{s.name.lower()}_s" for s in busy]].to_numpy(float).sum()
     return float(busy_s / total_s) if total_s > 0 else float("nan")
