@@ -1,12 +1,13 @@
 """The fast model equals the plain reference model (tests/reference_model.py) on random small scenarios.
 
-Scenarios have 1-4 bases of mixed unit types in two jurisdictions, plans of several units per type and level
-(some beyond the fleet), escalation, drills off site and at base, traffic windows, units sent on from their way
-back, move-up in half of them, and call rates high enough for incidents to queue. Three in four are built for exact ties: integer travel and access times, fixed durations and
-dyadic traffic factors, so that units are back, arrive or rank equal at the same instant; in half of all scenarios
-the calls come on a one-minute grid too (with drill due times and returns on it). Every row of both event logs is
-compared (times within 1e-6 s: the models add some durations in other orders, so times may differ in the last bit;
-kinds, incidents, units, counts and levels exactly), and so are the per-unit status times.
+Scenarios have 1-4 bases of mixed unit types in two jurisdictions, plans of several units per type and level (some
+beyond the fleet), escalation, drills off site and at base, traffic windows, units sent on from their way back,
+move-up in half of them, and call rates high enough for incidents to queue. Three in four are built for exact ties:
+integer travel and access times, fixed durations and dyadic traffic factors, so that units are back, arrive or rank
+equal at the same instant; in half of all scenarios the calls come on a one-minute grid too (with drill due times
+and returns on it). Every row of both event logs is compared (times within 1e-6 s: the models add some durations in
+other orders, so times may differ in the last bit; kinds, incidents, units, counts and levels exactly), and so are
+the per-unit status times.
 ``RESCUESIM_REFERENCE_EXAMPLES`` sets the number of scenarios (default 400).
 """
 
